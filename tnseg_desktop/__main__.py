@@ -1,0 +1,3 @@
+from tnseg_desktop.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""io layer (see DESIGN.md section 1)."""
