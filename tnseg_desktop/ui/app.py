@@ -1,0 +1,97 @@
+"""GUI entry point: ``tnseg-desktop [PATH] [--screenshot OUT.png]`` (cli.py dispatches here)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from PySide6.QtCore import QSize, Qt
+from PySide6.QtWidgets import QApplication
+
+from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.ui.main_window import MainWindow
+from tnseg_desktop.ui.theme import apply_theme
+
+log = logging.getLogger(__name__)
+
+SCREENSHOT_SIZE = QSize(1280, 800)
+DEFAULT_WINDOW_SIZE = QSize(1280, 820)
+SCREENSHOT_TIMEOUT_S = 120.0
+DEVICE_PROBE_TIMEOUT_S = 30.0
+
+
+def get_application() -> QApplication:
+    """The one QApplication, themed."""
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication([sys.argv[0] if sys.argv else "tnseg-desktop"])
+        app.setApplicationName("tnseg-desktop")
+        app.setOrganizationName("tnseg-desktop")
+        apply_theme(app)
+    return app  # type: ignore[return-value]
+
+
+def _wait_until(app: QApplication, condition, timeout_s: float) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        app.processEvents()
+        time.sleep(0.005)
+    return True
+
+
+def render_screenshot(window: MainWindow, path: str, out_png: str, size: QSize = SCREENSHOT_SIZE) -> None:
+    """Open ``path`` in ``window``, wait for frame 0 and the device name, write ``out_png``.
+
+    Raises the loader's error for a bad file (the CLI prints it on one line).
+    """
+    app = get_application()
+    window.error_dialogs = False
+    window.resize(size)
+    # laid out and painted like a shown window, but never on a screen
+    window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+    window.show()
+    window.open_path(path)
+    loaded = _wait_until(app, lambda: window.displayed_index >= 0 or window.last_error is not None, SCREENSHOT_TIMEOUT_S)
+    if window.last_error is not None:
+        raise window.last_error
+    if not loaded:
+        raise UserFacingError(f"the first frame was not decoded within {SCREENSHOT_TIMEOUT_S:.0f} s.", path=path)
+    if window.device_probe is not None:
+        _wait_until(app, lambda: window.device_probe.text is not None, DEVICE_PROBE_TIMEOUT_S)
+    _wait_until(app, lambda: False, 0.2)  # let the layout and the status bar settle
+    window.canvas.fit()
+    app.processEvents()
+    image = window.grab()
+    if not image.save(out_png, "PNG"):
+        raise UserFacingError("the screenshot could not be written (check the folder exists and is writable).", path=out_png)
+
+
+def run_gui(args: argparse.Namespace) -> int:
+    """Show the viewer (optionally with a file), or render ``--screenshot`` and exit."""
+    if getattr(args, "debug", False):
+        logging.basicConfig(level=logging.DEBUG)
+    screenshot = getattr(args, "screenshot", None)
+    path = getattr(args, "path", None)
+    if screenshot:
+        if not path:
+            raise UserFacingError("--screenshot needs a file or folder to open.")
+        # rendering needs no display; this also works on a machine without one
+        os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    app = get_application()
+    window = MainWindow()
+    try:
+        if screenshot:
+            render_screenshot(window, path, screenshot)
+            return 0
+        window.resize(DEFAULT_WINDOW_SIZE)
+        window.show()
+        if path:
+            window.open_path(path)
+        return int(app.exec())
+    finally:
+        window.shutdown()
