@@ -24,6 +24,8 @@ class CineMeta:
     calibration_source: str = "uncalibrated"  # "ultrasound region", "PixelSpacing" or "uncalibrated"
     # bounds (x0, y0, x1, y1), inclusive, of each ultrasound region; empty when unknown
     us_regions: list[tuple[int, int, int, int]] = field(default_factory=list)
+    # the ultrasound region whose PhysicalDeltaX/Y gave pixel_spacing_mm (None otherwise)
+    calibration_region: tuple[int, int, int, int] | None = None
     transfer_syntax: str | None = None  # UID, None for plain images
     transfer_syntax_name: str | None = None
     codec: str = ""  # e.g. "RLE Lossless", "JPEG Baseline", "PNG"
@@ -40,6 +42,7 @@ class CineMeta:
     sop_class_uid: str = ""
     burned_in_annotation: str | None = None  # "YES", "NO" or None when absent
     is_dicom: bool = False
+    instance_number: int | None = None
     # for a folder series: the files in frame order
     files: list[str] = field(default_factory=list)
 

@@ -1,0 +1,484 @@
+"""One DICOM file as a lazily decoded frame source.
+
+Opening reads only the header (up to the pixel data element), indexes where
+each frame's bytes lie, and checks that they are all there; it decodes
+nothing. `decode(i)` then reads and decodes frame i alone through pydicom's
+own decoders, so a long loop shows frame 0 at once. The file is memory-mapped,
+which keeps memory use flat for large uncompressed cines and lets several
+threads read frames at the same time.
+"""
+
+from __future__ import annotations
+
+import logging
+import mmap
+import os
+import struct
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+from pydicom.dataset import Dataset
+from pydicom.encaps import encapsulate
+from pydicom.errors import InvalidDicomError
+from pydicom.pixels import get_decoder
+from pydicom.pixels.processing import apply_color_lut
+from pydicom.pixels.utils import as_pixel_options, get_expected_length
+from pydicom.uid import UID, DeflatedExplicitVRLittleEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+from tnseg_desktop.io import encapsulated
+from tnseg_desktop.io.calibration import read_calibration
+from tnseg_desktop.io.errors import (
+    AbsurdDimensionsError,
+    CorruptFileError,
+    CorruptPixelDataError,
+    EmptyFileError,
+    LoadError,
+    MissingCodecError,
+    NoPixelDataError,
+    NotAnImageError,
+    NotDicomError,
+    SourceNotFoundError,
+    UnsupportedFileError,
+    UnsupportedTransferSyntaxError,
+)
+from tnseg_desktop.io.frame_rate import read_frame_rate
+from tnseg_desktop.io.pixel_display import GrayMapper, gray_mapper_from_dataset, reduce_16bit_palette, rescale_color_to_uint8
+from tnseg_desktop.io.types import CineMeta
+
+log = logging.getLogger(__name__)
+
+MAX_SIDE = 16384
+MAX_FRAMES = 100_000
+MAX_FRAME_BYTES = 1 << 30
+
+PIXEL_DATA = 0x7FE00010
+FLOAT_PIXEL_TAGS = (0x7FE00008, 0x7FE00009)
+_LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"}
+
+# SOP classes (by prefix) that never hold a displayable image
+_NON_IMAGE_SOP_PREFIXES = {
+    "1.2.840.10008.5.1.4.1.1.88.": "a structured report",
+    "1.2.840.10008.5.1.4.1.1.104.": "an encapsulated document",
+    "1.2.840.10008.5.1.4.1.1.9.": "a waveform",
+    "1.2.840.10008.5.1.4.1.1.11.": "a presentation state",
+    "1.2.840.10008.5.1.4.1.1.66": "a raw data or registration object",
+    "1.2.840.10008.5.1.4.1.1.481.2": "a radiotherapy dose",
+    "1.2.840.10008.5.1.4.1.1.481.3": "a radiotherapy structure set",
+    "1.2.840.10008.5.1.4.1.1.481.5": "a radiotherapy plan",
+    "1.2.840.10008.1.3.10": "a DICOMDIR (media directory)",
+}
+
+# transfer syntax UID -> the PyPI package that lets pydicom decode it
+_CODEC_PACKAGES = {
+    "1.2.840.10008.1.2.4.50": "pylibjpeg-libjpeg",
+    "1.2.840.10008.1.2.4.51": "pylibjpeg-libjpeg",
+    "1.2.840.10008.1.2.4.57": "pylibjpeg-libjpeg",
+    "1.2.840.10008.1.2.4.70": "pylibjpeg-libjpeg",
+    "1.2.840.10008.1.2.4.80": "pyjpegls",
+    "1.2.840.10008.1.2.4.81": "pyjpegls",
+    "1.2.840.10008.1.2.4.90": "pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.4.91": "pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.4.201": "pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.4.202": "pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.4.203": "pylibjpeg-openjpeg",
+    "1.2.840.10008.1.2.5": "pylibjpeg-rle",
+}
+
+CODEC_NAMES = {
+    "1.2.840.10008.1.2": "uncompressed",
+    "1.2.840.10008.1.2.1": "uncompressed",
+    "1.2.840.10008.1.2.2": "uncompressed (big endian)",
+    "1.2.840.10008.1.2.1.99": "uncompressed (deflated)",
+    "1.2.840.10008.1.2.5": "RLE Lossless",
+    "1.2.840.10008.1.2.4.50": "JPEG Baseline",
+    "1.2.840.10008.1.2.4.51": "JPEG Extended",
+    "1.2.840.10008.1.2.4.57": "JPEG Lossless",
+    "1.2.840.10008.1.2.4.70": "JPEG Lossless SV1",
+    "1.2.840.10008.1.2.4.80": "JPEG-LS Lossless",
+    "1.2.840.10008.1.2.4.81": "JPEG-LS Near-lossless",
+    "1.2.840.10008.1.2.4.90": "JPEG 2000 Lossless",
+    "1.2.840.10008.1.2.4.91": "JPEG 2000",
+    "1.2.840.10008.1.2.4.201": "HTJ2K Lossless",
+    "1.2.840.10008.1.2.4.202": "HTJ2K Lossless RPCL",
+    "1.2.840.10008.1.2.4.203": "HTJ2K",
+}
+
+
+def looks_like_dicom(head: bytes) -> bool:
+    """DICM magic after the preamble, or a preamble-less file starting with a
+    group 0002/0008 element (what old scanners and some exports write)."""
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return True
+    if len(head) < 8:
+        return False
+    group, element = struct.unpack_from("<HH", head, 0)
+    if group not in (0x0002, 0x0008):
+        return False
+    vr = head[4:6]
+    return element < 0x0100 and (vr.isalpha() and vr.isupper() or struct.unpack_from("<I", head, 4)[0] < 1 << 16)
+
+
+def _message_for_non_image(sop_class: str) -> str | None:
+    for prefix, what in _NON_IMAGE_SOP_PREFIXES.items():
+        if sop_class.startswith(prefix):
+            return f"This DICOM file is {what}, not an image."
+    return None
+
+
+class DicomFrameSource:
+    """Frames of one DICOM file. Build with `open_dicom_file`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+        self._buf: Any = None  # mmap of the file, or bytes for deflated files
+        self._native: tuple[int, int] | None = None  # (offset, length) of native pixel data
+        self._native_frame_bytes = 0
+        self._frames: list[list[encapsulated.Fragment]] = []
+        self._palette: np.ndarray | None = None
+        self._gray: GrayMapper | None = None
+        self.header: Dataset | None = None
+        self._pixel_vr: str | None = None
+        self.meta: CineMeta
+
+    # ----- opening -------------------------------------------------------
+    def _open(self) -> None:
+        path = self.path
+        try:
+            size = path.stat().st_size
+            f = open(path, "rb")
+        except FileNotFoundError:
+            raise SourceNotFoundError("The file does not exist.", path) from None
+        except IsADirectoryError:
+            raise UnsupportedFileError("This is a folder, not a file.", path) from None
+        except OSError as exc:
+            raise SourceNotFoundError(f"The file cannot be read ({exc.strerror or exc}).", path) from None
+        self._file = f
+        if size == 0:
+            raise EmptyFileError("The file is empty.", path)
+        head = f.read(132)
+        f.seek(0)
+        if not looks_like_dicom(head):
+            raise NotDicomError("This is not a DICOM file or a supported image.", path)
+        has_preamble = head[128:132] == b"DICM"
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                ds = pydicom.dcmread(f, stop_before_pixels=True, force=not has_preamble)
+        except InvalidDicomError:
+            raise NotDicomError("This is not a DICOM file or a supported image.", path) from None
+        except Exception as exc:
+            log.debug("header read failed: %s", type(exc).__name__)
+            raise CorruptFileError("The DICOM header is damaged or the file is truncated.", path) from None
+        pixel_pos = f.tell()
+        self.header = ds
+
+        tsyntax = self._transfer_syntax(ds)
+        sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", "") or "")
+        non_image = _message_for_non_image(sop_class)
+        if non_image:
+            raise NotAnImageError(non_image, path)
+
+        self._buf, pixel_offset, pixel_length, tag = self._locate_pixel_data(ds, tsyntax, f, pixel_pos, size)
+        if tag is None:
+            if "Rows" in ds or "PixelData" in ds:
+                raise NoPixelDataError("The DICOM file describes an image but holds no pixel data.", path)
+            raise NotAnImageError("This DICOM file holds no image (it has no pixel data).", path)
+        if tag in FLOAT_PIXEL_TAGS:
+            raise UnsupportedFileError("The image uses floating-point pixel data, which this viewer does not display.", path)
+
+        rows, cols, samples, nframes = self._check_dimensions(ds)
+        decoder = self._decoder(tsyntax)
+        opts = as_pixel_options(ds)
+        opts["number_of_frames"] = nframes
+        opts["transfer_syntax_uid"] = tsyntax
+        opts["pixel_keyword"] = "PixelData"
+        opts["pixel_vr"] = self._pixel_vr or ("OW" if int(ds.BitsAllocated) > 8 else "OB")
+        self._opts = opts
+        self._decoder_obj = decoder
+
+        if tsyntax.is_encapsulated:
+            if pixel_length != 0xFFFFFFFF:
+                raise CorruptPixelDataError("The compressed pixel data is not stored the way DICOM requires.", path)
+            self._index_fragments(ds, pixel_offset, size, nframes)
+        else:
+            self._check_native_length(ds, pixel_offset, pixel_length, nframes, size)
+
+        photometric = str(ds.get("PhotometricInterpretation", "") or "").strip().upper()
+        if photometric == "PALETTE COLOR":
+            self._palette = self._palette_table(ds)
+            channels = 3
+        elif samples == 3:
+            channels = 3
+        else:
+            channels = 1
+            self._gray = gray_mapper_from_dataset(ds, reference=lambda: self._raw(0))
+
+        self.meta = self._build_meta(ds, tsyntax, rows, cols, channels, nframes, photometric)
+
+    @staticmethod
+    def _transfer_syntax(ds: Dataset) -> UID:
+        uid = ds.file_meta.get("TransferSyntaxUID", None) if hasattr(ds, "file_meta") else None
+        if uid:
+            return UID(str(uid).strip().rstrip("\x00"))
+        # preamble-less file without meta: pydicom guessed the encoding
+        return ImplicitVRLittleEndian if getattr(ds, "original_encoding", (False,))[0] else ExplicitVRLittleEndian
+
+    def _locate_pixel_data(self, ds: Dataset, tsyntax: UID, f: Any, pos: int, size: int) -> tuple[Any, int, int, int | None]:
+        """(buffer, value offset, value length, tag) of the pixel data element; tag None when absent."""
+        if tsyntax == DeflatedExplicitVRLittleEndian:
+            # the dataset is one zlib stream: inflate it fully, pixel data lands in memory
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    full = pydicom.dcmread(self.path, force=True)
+            except Exception:
+                raise CorruptFileError("The compressed (deflated) DICOM file is damaged or truncated.", self.path) from None
+            elem = full.get("PixelData", None)
+            if elem is None:
+                return None, 0, 0, None
+            data = full.PixelData
+            return data, 0, len(data), PIXEL_DATA
+
+        little = tsyntax.is_little_endian
+        implicit = tsyntax.is_implicit_VR
+        f.seek(pos)
+        head = f.read(12)
+        if len(head) < 8:
+            return None, 0, 0, None
+        group, element = struct.unpack_from("<HH" if little else ">HH", head, 0)
+        tag = (group << 16) | element
+        if tag not in (PIXEL_DATA, *FLOAT_PIXEL_TAGS):
+            return None, 0, 0, None
+        endian = "<" if little else ">"
+        if implicit:
+            (length,) = struct.unpack_from(endian + "I", head, 4)
+            offset = pos + 8
+        elif head[4:6] in _LONG_VRS:
+            self._pixel_vr = head[4:6].decode("ascii")
+            if len(head) < 12:
+                raise CorruptPixelDataError("The file is truncated: its pixel data is missing.", self.path)
+            (length,) = struct.unpack_from(endian + "I", head, 8)
+            offset = pos + 12
+        else:
+            (length,) = struct.unpack_from(endian + "H", head, 6)
+            offset = pos + 8
+        try:
+            buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            f.seek(0)
+            buf = f.read()
+        return buf, offset, length, tag
+
+    def _check_dimensions(self, ds: Dataset) -> tuple[int, int, int, int]:
+        def as_int(keyword: str, default: int | None = None) -> int | None:
+            value = ds.get(keyword, None)
+            if value is None or value == "":
+                return default
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return None
+
+        rows, cols = as_int("Rows"), as_int("Columns")
+        samples = as_int("SamplesPerPixel", 1)
+        nframes = as_int("NumberOfFrames", 1)
+        bits_alloc = as_int("BitsAllocated")
+        bits_stored = as_int("BitsStored", bits_alloc)
+        if rows is None or cols is None:
+            raise AbsurdDimensionsError("The image size (rows and columns) is missing from the file.", self.path)
+        if not (0 < rows <= MAX_SIDE and 0 < cols <= MAX_SIDE):
+            raise AbsurdDimensionsError(f"The image size {cols}x{rows} pixels is not plausible.", self.path)
+        if nframes is None or nframes == 0:
+            nframes = 1  # common writer mistake; pydicom reads it as one frame too
+        if not 0 < nframes <= MAX_FRAMES:
+            raise AbsurdDimensionsError(f"The number of frames ({nframes}) is not plausible.", self.path)
+        if samples not in (1, 3):
+            raise AbsurdDimensionsError(f"Images with {samples} samples per pixel are not supported.", self.path)
+        if bits_alloc not in (1, 8, 16, 32) or bits_stored is None or not 0 < bits_stored <= bits_alloc:
+            raise AbsurdDimensionsError("The pixel bit depth in the header is not valid.", self.path)
+        if rows * cols * samples * max(bits_alloc // 8, 1) > MAX_FRAME_BYTES:
+            raise AbsurdDimensionsError("A single frame of this image would be larger than 1 GB.", self.path)
+        return rows, cols, samples, nframes
+
+    def _decoder(self, tsyntax: UID) -> Any:
+        try:
+            decoder = get_decoder(tsyntax)
+        except NotImplementedError:
+            name = tsyntax.name if tsyntax.is_valid and tsyntax.name != str(tsyntax) else str(tsyntax)
+            raise UnsupportedTransferSyntaxError(
+                f"The image is stored with a compression this viewer does not know (transfer syntax {name}).", self.path
+            ) from None
+        if not decoder.is_available:
+            package = _CODEC_PACKAGES.get(str(tsyntax), "pylibjpeg")
+            raise MissingCodecError(
+                f"Opening this {CODEC_NAMES.get(str(tsyntax), tsyntax.name)} image needs the Python package "
+                f"'{package}'; install it with: pip install {package}",
+                self.path,
+                package=package,
+            )
+        return decoder
+
+    def _index_fragments(self, ds: Dataset, offset: int, size: int, nframes: int) -> None:
+        extended = None
+        if "ExtendedOffsetTable" in ds and "ExtendedOffsetTableLengths" in ds:
+            try:
+                offs = np.frombuffer(ds.ExtendedOffsetTable, dtype="<u8").tolist()
+                lens = np.frombuffer(ds.ExtendedOffsetTableLengths, dtype="<u8").tolist()
+                extended = (offs, lens)
+            except (ValueError, TypeError):
+                extended = None
+        try:
+            bot, fragments = encapsulated.read_items(self._buf, offset, size)
+            self._frames = encapsulated.frame_fragments(self._buf, bot, fragments, nframes, extended)
+        except encapsulated.EncapsulationError as exc:
+            truncated = "past the end" in str(exc) or "ends before" in str(exc)
+            if truncated:
+                raise CorruptPixelDataError("The file is truncated: its pixel data ends early.", self.path) from None
+            if "holds only" in str(exc):
+                raise CorruptPixelDataError(
+                    f"The file says it has {nframes} frames but its pixel data holds fewer.", self.path
+                ) from None
+            raise CorruptPixelDataError("The compressed pixel data is damaged.", self.path) from None
+
+    def _check_native_length(self, ds: Dataset, offset: int, length: int, nframes: int, size: int) -> None:
+        try:
+            expected = int(get_expected_length(ds, unit="bytes"))
+        except Exception:
+            raise AbsurdDimensionsError("The image dimensions in the header are inconsistent.", self.path) from None
+        available = min(length, len(self._buf) - offset) if length != 0xFFFFFFFF else len(self._buf) - offset
+        if length == 0xFFFFFFFF:
+            raise CorruptPixelDataError("The pixel data is marked compressed but the file says it is not.", self.path)
+        if available < expected:
+            if length >= expected:
+                raise CorruptPixelDataError("The file is truncated: its pixel data ends early.", self.path)
+            raise CorruptPixelDataError(
+                f"The file says it has {nframes} frame{'s' if nframes != 1 else ''} but its pixel data holds fewer.", self.path
+            )
+        self._native = (offset, length)
+        bits_alloc = int(ds.BitsAllocated)
+        self._native_frame_bytes = expected // nframes if bits_alloc % 8 == 0 else 0
+
+    def _palette_table(self, ds: Dataset) -> np.ndarray:
+        bits = int(ds.get("BitsStored", 8) or 8)
+        try:
+            values = np.arange(2 ** min(bits, 16), dtype=np.uint16 if bits > 8 else np.uint8)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                table = apply_color_lut(values, ds)
+        except Exception:
+            raise CorruptFileError("The colour palette in this file is missing or damaged.", self.path) from None
+        return reduce_16bit_palette(np.asarray(table)[:, :3])
+
+    def _build_meta(self, ds: Dataset, tsyntax: UID, rows: int, cols: int, channels: int, nframes: int, photometric: str) -> CineMeta:
+        fps, fps_source = read_frame_rate(ds)
+        cal = read_calibration(ds, rows, cols)
+
+        def text(keyword: str) -> str:
+            value = ds.get(keyword, None)
+            return "" if value is None else str(value).strip()
+
+        burned = text("BurnedInAnnotation").upper() or None
+        return CineMeta(
+            source_path=str(self.path),
+            frames=nframes,
+            rows=rows,
+            cols=cols,
+            channels=channels,
+            fps=fps,
+            fps_source=fps_source,
+            pixel_spacing_mm=cal.pixel_spacing_mm,
+            calibration_source=cal.source,
+            us_regions=cal.regions,
+            calibration_region=cal.region,
+            transfer_syntax=str(tsyntax),
+            transfer_syntax_name=tsyntax.name,
+            codec=CODEC_NAMES.get(str(tsyntax), tsyntax.name),
+            photometric=photometric or None,
+            bits_stored=int(ds.get("BitsStored", 8) or 8),
+            modality=text("Modality"),
+            manufacturer=text("Manufacturer"),
+            study_date=text("StudyDate"),
+            patient_name=text("PatientName"),
+            patient_id=text("PatientID"),
+            study_instance_uid=text("StudyInstanceUID"),
+            series_instance_uid=text("SeriesInstanceUID"),
+            sop_instance_uid=text("SOPInstanceUID"),
+            sop_class_uid=text("SOPClassUID"),
+            burned_in_annotation=burned,
+            is_dicom=True,
+            instance_number=_int_or_none(ds.get("InstanceNumber", None)),
+        )
+
+    # ----- decoding ------------------------------------------------------
+    def _raw(self, index: int) -> np.ndarray:
+        """Frame `index` as pydicom decodes it (YBR converted to RGB), before display mapping."""
+        opts = self._opts
+        try:
+            if self._native is not None:
+                offset, length = self._native
+                fb = self._native_frame_bytes
+                if fb:
+                    src = self._buf[offset + index * fb : offset + (index + 1) * fb]
+                    arr, props = self._decoder_obj.as_array(src, index=0, **{**opts, "number_of_frames": 1})
+                else:
+                    src = self._buf[offset : offset + length]
+                    arr, props = self._decoder_obj.as_array(src, index=index, **opts)
+            else:
+                data = encapsulated.frame_bytes(self._buf, self._frames[index])
+                arr, props = self._decoder_obj.as_array(encapsulate([data]), index=0, **{**opts, "number_of_frames": 1})
+        except LoadError:
+            raise
+        except Exception as exc:
+            log.debug("frame %d decode failed: %s", index, type(exc).__name__)
+            raise CorruptPixelDataError(f"Frame {index + 1} could not be decoded: the pixel data is damaged.", self.path) from None
+        return arr
+
+    def decode(self, index: int) -> np.ndarray:
+        if self._buf is None:
+            raise ValueError("the file is closed")
+        arr = self._raw(index)
+        if self._palette is not None:
+            out = np.take(self._palette, arr, axis=0, mode="clip")
+        elif arr.ndim == 3:
+            out = rescale_color_to_uint8(arr, self.meta.bits_stored)
+        else:
+            assert self._gray is not None
+            out = self._gray.to_uint8(arr)
+        expected = (self.meta.rows, self.meta.cols) if self.meta.channels == 1 else (self.meta.rows, self.meta.cols, 3)
+        if out.shape != expected:
+            raise CorruptPixelDataError(f"Frame {index + 1} has an unexpected size {out.shape}.", self.path)
+        # mmap slices are bytes copies, so `out` never aliases the file
+        return np.ascontiguousarray(out, dtype=np.uint8)
+
+    def close(self) -> None:
+        buf, self._buf = self._buf, None
+        if isinstance(buf, mmap.mmap):
+            try:
+                buf.close()
+            except BufferError:
+                pass  # a view is still alive somewhere; the mmap closes when it is collected
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _int_or_none(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def open_dicom_file(path: str | os.PathLike) -> DicomFrameSource:
+    """Open one DICOM file; raises a `LoadError` subclass when it cannot be shown."""
+    source = DicomFrameSource(Path(path))
+    try:
+        source._open()
+    except BaseException:
+        source.close()
+        raise
+    return source
