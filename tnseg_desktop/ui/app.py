@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QMessageLogContext, QSize, Qt, QtMsgType, qInstallMessageHandler
 from PySide6.QtWidgets import QApplication
 
 from tnseg_desktop.errors import UserFacingError
@@ -23,10 +23,18 @@ SCREENSHOT_TIMEOUT_S = 120.0
 DEVICE_PROBE_TIMEOUT_S = 30.0
 
 
+def _qt_message_to_log(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    # Qt's own chatter (e.g. the offscreen plugin's warnings) would otherwise add lines
+    # to stderr, where the CLI promises exactly one line per error
+    level = logging.ERROR if kind in (QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg) else logging.DEBUG
+    logging.getLogger("qt").log(level, "%s", message)
+
+
 def get_application() -> QApplication:
     """The one QApplication, themed."""
     app = QApplication.instance()
     if app is None:
+        qInstallMessageHandler(_qt_message_to_log)
         app = QApplication([sys.argv[0] if sys.argv else "tnseg-desktop"])
         app.setApplicationName("tnseg-desktop")
         app.setOrganizationName("tnseg-desktop")
