@@ -163,6 +163,9 @@ def write_cine_dicom(
     ds["PixelData"].VR = "OB"
 
     if tsyntax.is_compressed:
+        if color and tsyntax == JPEG2000Lossless:
+            # the US IOD wants YBR_RCT here; with it the encoder applies the reversible colour transform
+            ds.PhotometricInterpretation = "YBR_RCT"
         ds.compress(tsyntax, stack if nframes > 1 else stack[0], generate_instance_uid=False)
 
     out = Path(path)
