@@ -1,0 +1,66 @@
+"""Saving and loading tnseg-lite weights as safetensors (no pickle, nothing in the file runs)."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from safetensors import safe_open
+
+from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.model.lite import TnsegLite
+
+
+def save_lite(model: TnsegLite, path: str | Path, info: dict[str, Any] | None = None) -> Path:
+    """Write atomically: a cancelled or crashed run never leaves a partial model file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().to("cpu").contiguous().float() for k, v in model.state_dict().items()}
+    metadata = {"arch": TnsegLite.arch, "config": json.dumps(model.config), "info": json.dumps(info or {})}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(state, tmp, metadata=metadata)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def read_metadata(path: str | Path) -> dict[str, Any]:
+    try:
+        with safe_open(str(path), framework="pt") as fh:
+            meta = fh.metadata() or {}
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise UserFacingError(f"not a readable safetensors weights file ({exc}).", str(path)) from None
+    out: dict[str, Any] = dict(meta)
+    for key in ("config", "info"):
+        if key in out:
+            try:
+                out[key] = json.loads(out[key])
+            except json.JSONDecodeError:
+                raise UserFacingError(f"the weights file's {key} metadata is damaged.", str(path)) from None
+    return out
+
+
+def load_lite(path: str | Path, device: torch.device | str = "cpu") -> TnsegLite:
+    meta = read_metadata(path)
+    if meta.get("arch") != TnsegLite.arch:
+        raise UserFacingError(f"this weights file is for '{meta.get('arch', 'an unknown model')}', not tnseg-lite.", str(path))
+    model = TnsegLite.from_config(meta.get("config", {}))
+    try:
+        state = load_file(str(path), device="cpu")
+        model.load_state_dict(state, strict=True)
+    except (SafetensorError, RuntimeError) as exc:
+        raise UserFacingError(f"the weights do not fit the tnseg-lite network ({str(exc).splitlines()[0]}).", str(path)) from None
+    model.info = meta.get("info", {})  # type: ignore[attr-defined]
+    return model.to(device).eval()

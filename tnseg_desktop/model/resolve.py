@@ -1,0 +1,40 @@
+"""From a model name (or a weights file) to something that segments frames."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+import torch
+
+from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.paths import shipped_models_dir, user_models_dir
+
+
+class AutoSegmenter(Protocol):
+    def auto_probs(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]: ...
+
+
+def resolve_lite_weights(name: str) -> Path:
+    """A path, a trained version in the user's model folder, or the shipped tnseg-lite."""
+    p = Path(name)
+    if p.suffix == ".safetensors" or p.is_file():
+        if not p.is_file():
+            raise UserFacingError("weights file not found.", str(p))
+        return p
+    for candidate in (user_models_dir() / f"{name}.safetensors", shipped_models_dir() / f"{name}.safetensors"):
+        if candidate.is_file():
+            return candidate
+    raise UserFacingError(f"no weights for model '{name}' (looked in {user_models_dir()} and {shipped_models_dir()}).")
+
+
+def load_auto_segmenter(name: str, device: torch.device, prompt: str | None = None, tta: bool = False) -> AutoSegmenter:
+    if name.startswith("clip-tnseg"):
+        from tnseg_desktop.model.clip_tnseg_predictor import load_clip_tnseg_predictor  # written with the registry
+
+        return load_clip_tnseg_predictor(device, prompt=prompt)
+    from tnseg_desktop.model.lite_predictor import LitePredictor
+    from tnseg_desktop.model.lite_weights import load_lite
+
+    return LitePredictor(load_lite(resolve_lite_weights(name), device), device, tta=tta)

@@ -1,0 +1,282 @@
+"""The tnseg-lite training loop, shared by `tnseg-desktop train` and the retraining worker.
+
+AdamW, warm-up then cosine decay (over steps, or over wall-clock time when the
+budget is in minutes), Dice + BCE, bf16 autocast on the CPU and fp16 AMP on a
+GPU. A share of every batch learns the automatic mask (no prior, no clicks);
+the rest learns refinement from a simulated prior and clicks placed on the
+model's own errors (one or two no-grad rounds, as in iterative click training).
+The weights with the best validation Dice are kept.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import torch
+
+from tnseg_desktop.model.lite import TnsegLite
+from tnseg_desktop.model.lite_predictor import LitePredictor
+from tnseg_desktop.training.augment import augment, perturb_mask
+from tnseg_desktop.training.clicks import Click, click_maps, next_click
+from tnseg_desktop.training.data import Sample
+from tnseg_desktop.training.evaluate import evaluate_probs
+from tnseg_desktop.training.losses import dice_bce_loss
+
+Progress = Callable[[dict[str, Any]], None]
+
+
+class TrainingStopped(Exception):
+    """Raised when ``should_stop`` turned true; carries the state to checkpoint."""
+
+    def __init__(self, checkpoint: dict[str, Any]) -> None:
+        super().__init__("training stopped")
+        self.checkpoint = checkpoint
+
+
+@dataclass
+class TrainConfig:
+    size: int = 160
+    batch: int = 8
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    steps: int | None = None
+    minutes: float | None = None
+    warmup: int = 100
+    seed: int = 0
+    val_every: int = 250
+    p_auto: float = 0.5  # share of samples trained as automatic masks
+    max_click_rounds: int = 2
+    aug_strength: float = 1.0
+    base_channels: int = 16
+    head_hidden: int = 32
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def budget_fraction(self, step: int, elapsed_s: float) -> float:
+        if self.minutes is not None:
+            return min(1.0, elapsed_s / (60.0 * self.minutes))
+        total = self.steps if self.steps is not None else 1000
+        return min(1.0, step / max(1, total))
+
+
+def _lr_at(cfg: TrainConfig, step: int, fraction: float) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    return cfg.lr * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * fraction)))
+
+
+def _autocast(device: torch.device):
+    if device.type == "cpu":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    return torch.autocast(device.type, dtype=torch.float16)
+
+
+def new_model(cfg: TrainConfig) -> TnsegLite:
+    return TnsegLite(base_channels=cfg.base_channels, head_hidden=cfg.head_hidden, input_size=cfg.size)
+
+
+class LiteTrainer:
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        train: Sequence[Sample],
+        val: Sequence[Sample] = (),
+        model: TnsegLite | None = None,
+        device: torch.device | str = "cpu",
+        progress: Progress | None = None,
+        should_stop: Callable[[], bool] | None = None,
+        sample_weights: Sequence[float] | None = None,
+    ) -> None:
+        if not train:
+            raise ValueError("no training samples")
+        self.cfg = cfg
+        self.train_samples = list(train)
+        self.val_samples = list(val)
+        self.device = torch.device(device)
+        self.model = (model if model is not None else new_model(cfg)).to(self.device)
+        self.model.input_size = cfg.size
+        self.model.config["input_size"] = cfg.size
+        self.progress = progress or (lambda _: None)
+        self.should_stop = should_stop or (lambda: False)
+        self.rng = np.random.default_rng(cfg.seed)
+        torch.manual_seed(cfg.seed)
+        w = np.ones(len(self.train_samples)) if sample_weights is None else np.asarray(sample_weights, dtype=float)
+        self.p = w / w.sum()
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        self.scaler = torch.amp.GradScaler("cuda") if self.device.type == "cuda" else None
+        self.step = 0
+        self.elapsed_prev = 0.0
+        self.best: tuple[float, dict[str, torch.Tensor]] | None = None
+        self.history: list[dict[str, Any]] = []
+
+    # -- batches -------------------------------------------------------------
+    def _batch(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, list[np.ndarray]]:
+        cfg = self.cfg
+        idx = self.rng.choice(len(self.train_samples), size=cfg.batch, p=self.p)
+        imgs, masks = [], []
+        for i in idx:
+            s = self.train_samples[i]
+            x, m = augment(s.image, s.mask, cfg.size, self.rng, cfg.aug_strength)
+            imgs.append(x)
+            masks.append(m)
+        x = torch.from_numpy(np.stack(imgs))[:, None]
+        y = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
+        interactive = self.rng.random(cfg.batch) >= cfg.p_auto
+        return x, y, interactive, masks
+
+    @torch.no_grad()
+    def _simulate_interaction(self, x: torch.Tensor, masks: list[np.ndarray], interactive: np.ndarray) -> torch.Tensor:
+        cfg = self.cfg
+        s = cfg.size
+        extra = np.zeros((cfg.batch, 3, s, s), dtype=np.float32)
+        idx = np.flatnonzero(interactive)
+        if len(idx) == 0:
+            return torch.from_numpy(extra)
+        priors: dict[int, np.ndarray] = {}
+        clicks: dict[int, list[Click]] = {}
+        for i in idx:
+            gt = masks[i]
+            prior = perturb_mask(gt, self.rng) if self.rng.random() < 0.5 else np.zeros_like(gt)
+            priors[i] = prior
+            c = next_click(prior, gt)
+            clicks[i] = [c] if c is not None else []
+        rounds = int(self.rng.integers(0, cfg.max_click_rounds + 1))
+        for _ in range(rounds):
+            for i in idx:
+                extra[i, 0] = priors[i]
+                extra[i, 1:] = click_maps(clicks[i], (s, s))
+            with _autocast(self.device):
+                logits = self.model(x[idx].to(self.device), torch.from_numpy(extra[idx]).to(self.device)).float()
+            preds = (logits[:, 0] > 0).cpu().numpy()
+            for j, i in enumerate(idx):
+                priors[i] = preds[j]
+                c = next_click(preds[j], masks[i])
+                if c is not None:
+                    clicks[i].append(c)
+        for i in idx:
+            extra[i, 0] = priors[i]
+            extra[i, 1:] = click_maps(clicks[i], (s, s))
+        return torch.from_numpy(extra)
+
+    # -- loop ----------------------------------------------------------------
+    def validate(self) -> dict[str, Any]:
+        predictor = LitePredictor(self.model, self.device)
+        self.model.eval()
+        result = evaluate_probs(predictor.auto_probs, self.val_samples, should_stop=self.should_stop)
+        self.model.train()
+        return result
+
+    def _maybe_validate(self, force: bool = False) -> dict[str, Any] | None:
+        if not self.val_samples:
+            return None
+        if not force and (self.step % self.cfg.val_every != 0):
+            return None
+        result = self.validate()
+        dice_mean = result["dice_mean"]
+        if self.best is None or dice_mean > self.best[0]:
+            self.best = (dice_mean, copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()}))
+        return {"val_dice": dice_mean, "val_iou": result["iou_mean"], "best_val_dice": self.best[0]}
+
+    def checkpoint(self) -> dict[str, Any]:
+        return {
+            "model": {k: v.detach().cpu() for k, v in self.model.state_dict().items()},
+            "optimizer": self.opt.state_dict(),
+            "step": self.step,
+            "elapsed_s": self.elapsed_prev,
+            "config": asdict(self.cfg),
+            "model_config": dict(self.model.config),
+            "best_val_dice": None if self.best is None else self.best[0],
+            "best_model": None if self.best is None else self.best[1],
+        }
+
+    def restore(self, ckpt: dict[str, Any]) -> None:
+        self.model.load_state_dict(ckpt["model"])
+        self.opt.load_state_dict(ckpt["optimizer"])
+        self.step = int(ckpt["step"])
+        self.elapsed_prev = float(ckpt["elapsed_s"])
+        if ckpt.get("best_model") is not None:
+            self.best = (float(ckpt["best_val_dice"]), ckpt["best_model"])
+        self.rng = np.random.default_rng(self.cfg.seed + self.step)
+
+    def _done(self, elapsed: float) -> bool:
+        cfg = self.cfg
+        if cfg.minutes is not None:
+            return elapsed >= 60.0 * cfg.minutes
+        return self.step >= (cfg.steps if cfg.steps is not None else 1000)
+
+    def run(self) -> dict[str, Any]:
+        cfg = self.cfg
+        self.model.train()
+        start = time.monotonic() - self.elapsed_prev
+        loss_ema: float | None = None
+        if self.step == 0:
+            v = self._maybe_validate(force=True)
+            if v:
+                self.progress({"event": "val", "step": 0, **v})
+        while True:
+            elapsed = time.monotonic() - start
+            if self._done(elapsed):
+                break
+            if self.should_stop():
+                self.elapsed_prev = elapsed
+                raise TrainingStopped(self.checkpoint())
+            frac = cfg.budget_fraction(self.step, elapsed)
+            lr = _lr_at(cfg, self.step, frac)
+            for g in self.opt.param_groups:
+                g["lr"] = lr
+            x, y, interactive, masks = self._batch()
+            extra = self._simulate_interaction(x, masks, interactive)
+            x, y, extra = x.to(self.device), y.to(self.device), extra.to(self.device)
+            with _autocast(self.device):
+                logits = self.model(x, extra)
+            loss = dice_bce_loss(logits, y)
+            self.opt.zero_grad(set_to_none=True)
+            if self.scaler is not None:
+                self.scaler.scale(loss).backward()
+                self.scaler.step(self.opt)
+                self.scaler.update()
+            else:
+                loss.backward()
+                self.opt.step()
+            self.step += 1
+            lv = float(loss.detach())
+            loss_ema = lv if loss_ema is None else 0.95 * loss_ema + 0.05 * lv
+            elapsed = time.monotonic() - start
+            frac = cfg.budget_fraction(self.step, elapsed)
+            eta = (elapsed / frac - elapsed) if frac > 0 else None
+            record: dict[str, Any] = {"event": "step", "step": self.step, "loss": round(loss_ema, 5), "lr": lr, "elapsed_s": round(elapsed, 1), "eta_s": None if eta is None else round(eta, 1)}
+            v = self._maybe_validate()
+            if v:
+                record.update(v)
+            self.history.append(record)
+            self.progress(record)
+        self.elapsed_prev = time.monotonic() - start
+        final_val = self._maybe_validate(force=True) if self.step % cfg.val_every != 0 else None
+        if final_val:
+            self.progress({"event": "val", "step": self.step, **final_val})
+        if self.best is not None:
+            self.model.load_state_dict(self.best[1])
+        self.model.eval()
+        return {
+            "steps": self.step,
+            "minutes": self.elapsed_prev / 60.0,
+            "best_val_dice": None if self.best is None else self.best[0],
+            "final_loss": loss_ema,
+        }
+
+
+def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> Path:
+    path = Path(path)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    torch.save(ckpt, tmp)
+    tmp.replace(path)
+    return path
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    return torch.load(str(path), map_location="cpu", weights_only=True)
