@@ -97,6 +97,7 @@ class CineCanvas(pg.GraphicsView):
         self._levels: tuple[float, float] = (0.0, 255.0)
         self._shape: tuple[int, int] | None = None
         self._tool: CanvasTool | None = None
+        self._layers: list[QGraphicsItem] = []
         self.scene().sigMouseMoved.connect(self._on_mouse_moved)
 
     # --- image ------------------------------------------------------------
@@ -148,10 +149,17 @@ class CineCanvas(pg.GraphicsView):
     def add_layer(self, item: QGraphicsItem, z: float = Z_MASK) -> None:
         """Add an overlay drawn in image coordinates (mask image, contour, markers)."""
         item.setZValue(z)
+        # the canvas keeps the Python object alive as long as the item is in its scene
+        self._layers.append(item)
         self.view_box.addItem(item, ignoreBounds=True)
 
     def remove_layer(self, item: QGraphicsItem) -> None:
         self.view_box.removeItem(item)
+        if item in self._layers:
+            self._layers.remove(item)
+
+    def layers(self) -> list[QGraphicsItem]:
+        return list(self._layers)
 
     # --- coordinates ------------------------------------------------------
     def scene_to_image(self, scene_pos: QPointF) -> ImagePoint:
@@ -205,8 +213,11 @@ class CineCanvas(pg.GraphicsView):
     def resizeEvent(self, ev) -> None:  # noqa: N802
         # keep the whole frame in view on resize unless the user has zoomed in
         super().resizeEvent(ev)
-        # pyqtgraph calls this from its constructor, before our attributes exist
-        if getattr(self, "_shape", None) is not None and self._fits_whole_frame():
+        # pyqtgraph calls this from its constructor before our attributes exist, and from
+        # close() after its scene items are deleted
+        if getattr(self, "closed", False) or getattr(self, "_shape", None) is None:
+            return
+        if self._fits_whole_frame():
             self.fit()
 
     def _fits_whole_frame(self) -> bool:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QColor, QIcon, QPainter, QPainterPath, QPixmap
 
-from tnseg_desktop.ui.theme import MUTED, TEXT
+from tnseg_desktop.ui.theme import TEXT
 
+BORDER_LIGHT = "#59616b"  # disabled: visible but clearly inactive on the panel colour
 _SIZE = 32  # drawn at 2x and scaled down by Qt for a crisp 16 px icon
 
 
@@ -59,5 +60,5 @@ def transport_icon(name: str) -> QIcon:
     """'play', 'pause', 'next' or 'previous', with a dimmed disabled state."""
     icon = QIcon()
     icon.addPixmap(_pixmap(name, TEXT), QIcon.Mode.Normal)
-    icon.addPixmap(_pixmap(name, MUTED), QIcon.Mode.Disabled)
+    icon.addPixmap(_pixmap(name, BORDER_LIGHT), QIcon.Mode.Disabled)
     return icon

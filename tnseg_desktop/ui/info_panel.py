@@ -17,10 +17,10 @@ EMPTY = "—"
 
 def format_date(value: str) -> str:
     """DICOM DA 'YYYYMMDD' as 'YYYY-MM-DD'; anything else unchanged."""
-    v = (value or "").strip()
+    v = (value or "").strip().replace(".", "")  # old ACR-NEMA dates read 'YYYY.MM.DD'
     if len(v) == 8 and v.isdigit():
         return f"{v[:4]}-{v[4:6]}-{v[6:]}"
-    return v or EMPTY
+    return (value or "").strip() or EMPTY
 
 
 def format_person_name(value: str) -> str:
@@ -53,7 +53,7 @@ def format_size(meta: CineMeta) -> str:
 
 
 def format_fps(meta: CineMeta) -> str:
-    text = f"{meta.fps:g} fps"
+    text = f"{round(meta.fps, 2):g} fps"
     return f"{text} (default)" if meta.fps_source == "default" else text
 
 

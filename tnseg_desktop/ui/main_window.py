@@ -78,7 +78,7 @@ class MainWindow(QMainWindow):
         self.device_probe: DeviceProbe | None = None
         if probe_device:
             self.device_probe = DeviceProbe()
-            self.device_probe.found.connect(self.device_label.setText)
+            self.device_probe.found.connect(lambda text: self.device_label.setText(f"Compute: {text}"))
             # after the first paint, so the window appears before torch loads
             QTimer.singleShot(0, self.device_probe.start)
 
@@ -160,7 +160,7 @@ class MainWindow(QMainWindow):
         self.act_zoom_out = self._action("Zoom &Out", lambda: self.canvas.zoom_by(0.8), ["Ctrl+-"])
         self.act_reset_display = self._action("&Reset Brightness/Contrast", self.display_controls.reset, ["R"])
         self.act_about = self._action("&About tnseg-desktop", self._about)
-        self._source_actions = [self.act_play, self.act_prev, self.act_next, self.act_first, self.act_last,
+        self._source_actions = [self.act_reset_display, self.act_play, self.act_prev, self.act_next, self.act_first, self.act_last,
                                 self.act_fit, self.act_zoom_in, self.act_zoom_out]
         self._set_source_actions_enabled(False)
 
@@ -192,7 +192,7 @@ class MainWindow(QMainWindow):
         sb.setSizeGripEnabled(False)
         self.pixel_label = QLabel("")
         self.cache_label = QLabel("")
-        self.device_label = QLabel("Compute device: checking…")
+        self.device_label = QLabel("Compute: checking…")
         for w in (self.pixel_label, self.cache_label, self.device_label):
             sb.addPermanentWidget(w)
 
@@ -390,6 +390,7 @@ class MainWindow(QMainWindow):
 
     # --- small things -----------------------------------------------------
     def _set_source_actions_enabled(self, enabled: bool) -> None:
+        self.display_controls.setEnabled(enabled)
         for a in self._source_actions:
             a.setEnabled(enabled)
 

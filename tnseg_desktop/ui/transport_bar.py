@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtCore import QSize
-from PySide6.QtWidgets import QHBoxLayout, QLabel, QSlider, QToolButton, QWidget
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtWidgets import QGridLayout, QLabel, QSlider, QToolButton, QWidget
 
 from tnseg_desktop.ui.icons import transport_icon
 
 
 class TransportBar(QWidget):
     """Emits what the user asks for; the window decides what is shown."""
+
+    SLIDER_COLUMN = 3
 
     frame_requested = Signal(int)  # 0-based index from the slider
     play_toggled = Signal()
@@ -43,18 +44,29 @@ class TransportBar(QWidget):
         self.fps_label = QLabel("")
         self.fps_label.setObjectName("FpsLabel")
 
-        layout = QHBoxLayout(self)
-        layout.setContentsMargins(8, 4, 8, 4)
-        layout.setSpacing(6)
-        layout.addWidget(self.prev_button)
-        layout.addWidget(self.play_button)
-        layout.addWidget(self.next_button)
-        layout.addSpacing(6)
-        layout.addWidget(self.slider, 1)
-        layout.addWidget(self.counter)
-        layout.addWidget(self.fps_label)
+        # row 0 is free for a per-frame strip drawn above the slider (see set_frame_strip)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(8, 4, 8, 4)
+        self._grid.setHorizontalSpacing(6)
+        self._grid.setVerticalSpacing(0)
+        for col, w in enumerate((self.prev_button, self.play_button, self.next_button)):
+            self._grid.addWidget(w, 1, col)
+        self._grid.addWidget(self.slider, 1, self.SLIDER_COLUMN)
+        self._grid.addWidget(self.counter, 1, 4)
+        self._grid.addWidget(self.fps_label, 1, 5)
+        self._grid.setColumnStretch(self.SLIDER_COLUMN, 1)
+        self._strip: QWidget | None = None
         self._updating = False
         self.set_frame_count(0)
+
+    def set_frame_strip(self, strip: QWidget | None) -> None:
+        """Show ``strip`` (e.g. per-frame annotation states) directly above the slider."""
+        if self._strip is not None:
+            self._grid.removeWidget(self._strip)
+            self._strip.setParent(None)
+        self._strip = strip
+        if strip is not None:
+            self._grid.addWidget(strip, 0, self.SLIDER_COLUMN)
 
     def _button(self, icon, tip: str) -> QToolButton:
         b = QToolButton()
@@ -75,7 +87,7 @@ class TransportBar(QWidget):
             w.setEnabled(n > 1)
         self.play_button.setEnabled(n > 1)
         self.counter.setText(f"1 / {n}" if enabled else "– / –")
-        self.fps_label.setText(f"{fps:g} fps" if fps and enabled else "")
+        self.fps_label.setText(f"{round(fps, 2):g} fps" if fps and enabled else "")
         self._n = n
 
     def set_current(self, index: int) -> None:
