@@ -58,7 +58,7 @@ PIXEL_DATA = 0x7FE00010
 FLOAT_PIXEL_TAGS = (0x7FE00008, 0x7FE00009)
 _LONG_VRS = {b"OB", b"OW", b"OF", b"OD", b"OL", b"OV", b"UN", b"UT", b"SQ", b"UC", b"UR"}
 
-# SOP classes (by prefix) that never hold a displayable image
+# SOP classes (by prefix) that never hold a displayable image; used to word the error when pixel data is absent
 _NON_IMAGE_SOP_PREFIXES = {
     "1.2.840.10008.5.1.4.1.1.88.": "a structured report",
     "1.2.840.10008.5.1.4.1.1.104.": "an encapsulated document",
@@ -177,14 +177,13 @@ class DicomFrameSource:
         self.header = ds
 
         tsyntax = self._transfer_syntax(ds)
-        sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", "") or "")
-        non_image = _message_for_non_image(sop_class)
-        if non_image:
-            raise NotAnImageError(non_image, path)
-
         self._buf, pixel_offset, pixel_length, tag = self._locate_pixel_data(ds, tsyntax, f, pixel_pos, size)
         if tag is None:
-            if "Rows" in ds or "PixelData" in ds:
+            sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", "") or "")
+            non_image = _message_for_non_image(sop_class)
+            if non_image:
+                raise NotAnImageError(non_image, path)
+            if "Rows" in ds:
                 raise NoPixelDataError("The DICOM file describes an image but holds no pixel data.", path)
             raise NotAnImageError("This DICOM file holds no image (it has no pixel data).", path)
         if tag in FLOAT_PIXEL_TAGS:

@@ -41,7 +41,7 @@ def image_to_uint8(img: np.ndarray) -> np.ndarray:
         img = img[:, :, 0]
     if img.dtype != np.uint8:
         values = img.astype(np.float64)
-        lo, hi = float(values.min(initial=0)), float(values.max(initial=0))
+        lo, hi = float(values.min()), float(values.max())
         img = np.zeros(img.shape, np.uint8) if hi <= lo else np.rint((values - lo) * (255.0 / (hi - lo))).astype(np.uint8)
     if img.ndim == 3:
         if img.shape[2] == 4:

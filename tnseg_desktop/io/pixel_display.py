@@ -8,9 +8,9 @@ Rules (the tests reproduce them from pydicom's own functions):
 - RGB (YBR already converted by the decoder) with more than 8 bits stored:
   ``round(v * 255 / (2**bits_stored - 1))``.
 - Grayscale: the modality rescale, then the first VOI LUT or window
-  (DICOM linear window function) when present, else the range given by
-  Smallest/LargestImagePixelValue, else the min..max of the reference frame
-  (frame 0 for a cine, so that a loop does not flicker). 8-bit unsigned
+  (DICOM linear window function) when present, else the min..max of the
+  reference frame (frame 0 for a cine, so that a loop does not flicker;
+  Smallest/LargestImagePixelValue are ignored: real files get them wrong). 8-bit unsigned
   grayscale without a window is shown as stored. MONOCHROME1 is inverted.
 """
 
@@ -118,7 +118,7 @@ class GrayMapper:
             if self.value_range is None:
                 ref = self._reference() if self._reference is not None else None
                 src = values if ref is None else self._modality(ref)
-                self.value_range = (float(src.min(initial=0)), float(src.max(initial=0)))
+                self.value_range = (float(src.min()), float(src.max()))
             return self.value_range
 
     def to_uint8(self, arr: np.ndarray) -> np.ndarray:
@@ -173,13 +173,6 @@ def gray_mapper_from_dataset(ds: Any, reference: Callable[[], np.ndarray] | None
     if voi_lut is None and centers and widths and widths[0] > 0:
         window = (centers[0], widths[0])
 
-    value_range = None
-    lo, hi = ds.get("SmallestImagePixelValue"), ds.get("LargestImagePixelValue")
-    if isinstance(lo, int) and isinstance(hi, int) and hi > lo:
-        value_range = (lo * slope + intercept, hi * slope + intercept)
-        if slope < 0:
-            value_range = (value_range[1], value_range[0])
-
     return GrayMapper(
         bits_stored=bits_stored,
         signed=signed,
@@ -188,7 +181,6 @@ def gray_mapper_from_dataset(ds: Any, reference: Callable[[], np.ndarray] | None
         intercept=intercept,
         window=window,
         voi_lut=voi_lut,
-        value_range=value_range,
         reference=reference,
     )
 
