@@ -68,7 +68,7 @@ def render_screenshot(window: MainWindow, path: str, out_png: str, size: QSize =
     if window.last_error is not None:
         raise window.last_error
     if not loaded:
-        raise UserFacingError(f"the first frame was not decoded within {SCREENSHOT_TIMEOUT_S:.0f} s.", path=path)
+        raise UserFacingError(f"The first frame was not decoded within {SCREENSHOT_TIMEOUT_S:.0f} s.", path=path)
     if window.device_probe is not None:
         _wait_until(app, lambda: window.device_probe.text is not None, DEVICE_PROBE_TIMEOUT_S)
     _wait_until(app, lambda: False, 0.2)  # let the layout and the status bar settle
@@ -76,7 +76,14 @@ def render_screenshot(window: MainWindow, path: str, out_png: str, size: QSize =
     app.processEvents()
     image = window.grab()
     if not image.save(out_png, "PNG"):
-        raise UserFacingError("the screenshot could not be written (check the folder exists and is writable).", path=out_png)
+        raise UserFacingError("The screenshot could not be written (check the folder exists and is writable).", path=out_png)
+
+
+def _no_display() -> bool:
+    """True on a Linux machine without X11/Wayland, where Qt would abort instead of opening."""
+    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
+        return False
+    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
 def run_gui(args: argparse.Namespace) -> int:
@@ -90,6 +97,9 @@ def run_gui(args: argparse.Namespace) -> int:
             raise UserFacingError("--screenshot needs a file or folder to open.")
         # rendering needs no display; this also works on a machine without one
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    elif _no_display():
+        raise UserFacingError("No graphical display was found (DISPLAY is not set); run it on a desktop, "
+                              "or use --screenshot OUT.png to render the window to a file.")
     app = get_application()
     window = MainWindow()
     try:
