@@ -68,8 +68,18 @@ _NON_IMAGE_SOP_PREFIXES = {
     "1.2.840.10008.5.1.4.1.1.481.2": "a radiotherapy dose",
     "1.2.840.10008.5.1.4.1.1.481.3": "a radiotherapy structure set",
     "1.2.840.10008.5.1.4.1.1.481.5": "a radiotherapy plan",
+    "1.2.840.10008.5.1.4.1.1.67": "a real world value mapping",
+    "1.2.840.10008.5.1.4.1.1.68.": "a surface model",
+    "1.2.840.10008.5.1.4.1.1.78.": "a measurements object",
+    "1.2.840.10008.5.1.4.1.1.79.": "a measurements object",
+    "1.2.840.10008.5.1.4.1.1.80.": "a measurements object",
+    "1.2.840.10008.5.1.4.1.1.81.": "a measurements object",
+    "1.2.840.10008.5.1.4.1.1.82.": "a measurements object",
+    "1.2.840.10008.5.1.4.1.1.90.": "a content assessment",
+    "1.2.840.10008.5.1.4.1.1.200.": "a protocol",
     "1.2.840.10008.1.3.10": "a DICOMDIR (media directory)",
 }
+_STORAGE_PREFIX = "1.2.840.10008.5.1.4.1.1."
 
 # transfer syntax UID -> the PyPI package that lets pydicom decode it
 _CODEC_PACKAGES = {
@@ -177,6 +187,10 @@ class DicomFrameSource:
         self.header = ds
 
         tsyntax = self._transfer_syntax(ds)
+        if not tsyntax.is_transfer_syntax:
+            raise UnsupportedTransferSyntaxError(
+                f"The file uses an unknown encoding (transfer syntax {tsyntax}) that this viewer cannot read.", path
+            )
         self._buf, pixel_offset, pixel_length, tag = self._locate_pixel_data(ds, tsyntax, f, pixel_pos, size)
         if tag is None:
             sop_class = str(ds.get("SOPClassUID", "") or ds.file_meta.get("MediaStorageSOPClassUID", "") or "")
@@ -185,6 +199,9 @@ class DicomFrameSource:
                 raise NotAnImageError(non_image, path)
             if "Rows" in ds:
                 raise NoPixelDataError("The DICOM file describes an image but holds no pixel data.", path)
+            if not sop_class or sop_class.startswith(_STORAGE_PREFIX):
+                # an image SOP class without even Rows: the header was cut short (pydicom stops quietly at EOF)
+                raise CorruptFileError("The file is truncated or damaged: its image description is missing.", path)
             raise NotAnImageError("This DICOM file holds no image (it has no pixel data).", path)
         if tag in FLOAT_PIXEL_TAGS:
             raise UnsupportedFileError("The image uses floating-point pixel data, which this viewer does not display.", path)

@@ -13,6 +13,16 @@ from tnseg_desktop.io.errors import CorruptFileError, EmptyFileError, SourceNotF
 from tnseg_desktop.io.frame_rate import DEFAULT_FPS
 from tnseg_desktop.io.types import CineMeta
 
+def _quiet_opencv() -> None:
+    """OpenCV prints decoder warnings (e.g. truncated PNG) straight to stderr; the
+    loader reports those as typed errors instead, so only errors may print."""
+    log_api = getattr(getattr(cv2, "utils", None), "logging", None)
+    if log_api is not None and log_api.getLogLevel() > log_api.LOG_LEVEL_ERROR:
+        log_api.setLogLevel(log_api.LOG_LEVEL_ERROR)
+
+
+_quiet_opencv()
+
 IMAGE_SUFFIXES = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF"}
 
 _MAGIC = (
