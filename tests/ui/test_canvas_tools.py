@@ -75,3 +75,24 @@ def test_overlay_layer_shares_image_coordinates(qtbot):
     assert mask.mapToScene(10, 20) == canvas.image_item.mapToScene(10, 20)
     canvas.remove_layer(mask)
     assert canvas.layers() == []
+
+
+def test_wheel_zooms_in_about_the_mouse(qtbot):
+    from PySide6.QtCore import QPoint, QPointF
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    canvas = make_canvas(qtbot)
+    before = canvas.visible_image_rect()
+    pos = canvas.image_to_widget(20, 15)
+    for _ in range(3):
+        ev = QWheelEvent(pos, canvas.viewport().mapToGlobal(pos), QPoint(0, 0), QPoint(0, 120),
+                         Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(canvas.viewport(), ev)
+    after = canvas.visible_image_rect()
+    assert after.width() < before.width() * 0.8
+    # the point under the mouse stays under the mouse
+    under = canvas.widget_to_image(pos)
+    assert abs(under.x - 20) < 0.5 and abs(under.y - 15) < 0.5
+    canvas.fit()
+    assert canvas.visible_image_rect().contains(QPointF(79.5, 59.5))

@@ -132,6 +132,7 @@ def test_an_undecodable_frame_is_reported_once(qtbot, make_window):
     w.go_to(2)
     qtbot.waitUntil(lambda: len(messages) == 1, timeout=3000)
     assert messages == ["frame 3 is damaged."]
+    assert not w.canvas.displayed_image().any() and w.displayed_index == -1
     w.go_to(5)
     qtbot.waitUntil(lambda: w.displayed_index == 5)
     assert len(messages) == 1

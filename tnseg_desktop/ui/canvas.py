@@ -107,7 +107,16 @@ class CineCanvas(pg.GraphicsView):
         self.image_item.setImage(frame, autoLevels=False, levels=self._levels)
         if shape != self._shape:
             self._shape = shape
+            rows, cols = shape
+            # keep wheel zoom within sensible bounds: a few pixels up to ten frames across
+            self.view_box.setLimits(minXRange=4, minYRange=4, maxXRange=10 * cols, maxYRange=10 * rows)
             self.fit()
+
+    def blank(self) -> None:
+        """Black out the frame (same size and view), e.g. when the asked-for frame failed."""
+        image = self.image_item.image
+        if image is not None:
+            self.image_item.setImage(np.zeros_like(image), autoLevels=False, levels=self._levels)
 
     def clear(self) -> None:
         self.image_item.clear()

@@ -68,6 +68,7 @@ class CineFeed(QObject):
         self._focus = 0
         self._n_frames = 0
         self._capacity = 0
+        self._failed: dict[int, BaseException] = {}
         self._thread = threading.Thread(target=self._run, name="tnseg-cine-feed", daemon=True)
 
     # --- GUI thread -------------------------------------------------------
@@ -85,6 +86,11 @@ class CineFeed(QObject):
             if self._n_frames:
                 self.cache.retain(prefetch_order(index, self._n_frames, self._capacity))
             self._cond.notify_all()
+
+    def failure(self, index: int) -> BaseException | None:
+        """The error that frame ``index`` gave when decoded, None if it has not failed."""
+        with self._cond:
+            return self._failed.get(index)
 
     @property
     def capacity(self) -> int:
@@ -132,19 +138,18 @@ class CineFeed(QObject):
             except Exception:  # closing must not take the thread down with a traceback
                 log.debug("closing the cine failed", exc_info=True)
 
-    def _next_index(self, n: int, failed: set[int]) -> int | None:
+    def _next_index(self, n: int) -> int | None:
         for idx in prefetch_order(self._focus, n, self._capacity):
-            if idx not in failed and idx not in self.cache:
+            if idx not in self._failed and idx not in self.cache:
                 return idx
         return None
 
     def _decode_loop(self, cine: CineSource, n: int) -> None:
-        failed: set[int] = set()
         while True:
             with self._cond:
                 idx = None
                 while not self._cancelled:
-                    idx = self._next_index(n, failed)
+                    idx = self._next_index(n)
                     if idx is not None:
                         break
                     self._cond.wait()
@@ -154,7 +159,8 @@ class CineFeed(QObject):
             try:
                 frame = cine.frame(idx)
             except Exception as exc:
-                failed.add(idx)
+                with self._cond:
+                    self._failed[idx] = exc
                 if not self._cancelled:
                     self.frame_failed.emit(self, idx, exc)
                 continue

@@ -295,6 +295,10 @@ class MainWindow(QMainWindow):
         frame = self._feed.frame(index)
         if frame is not None:
             self._display(index, frame)
+            return
+        failure = self._feed.failure(index)
+        if failure is not None:
+            self._show_frame_failure(self._feed, index, failure)
 
     def step(self, delta: int) -> None:
         """Previous/next frame, wrapping around like the loop does."""
@@ -330,6 +334,15 @@ class MainWindow(QMainWindow):
     def _on_frame_failed(self, feed: CineFeed, index: int, exc: BaseException) -> None:
         if feed is not self._feed:
             return
+        if index == self._wanted:
+            self._show_frame_failure(feed, index, exc)
+        else:  # found while prefetching: say so quietly, the box comes if the user goes there
+            self.statusBar().showMessage(f"Frame {index + 1} could not be decoded.", 5000)
+
+    def _show_frame_failure(self, feed: CineFeed, index: int, exc: BaseException) -> None:
+        # never leave a neighbouring frame on screen under this frame's number
+        self.canvas.blank()
+        self._displayed = -1
         if self._reported_frame_error is feed:  # one box per file, not one per frame
             self.statusBar().showMessage(f"Frame {index + 1} could not be decoded.", 5000)
             return
