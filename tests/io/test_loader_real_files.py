@@ -124,3 +124,16 @@ def test_meta_of_real_cine(shared_data: Path) -> None:
         # regions in cm, PhysicalDeltaX 0.05104970559477806 cm
         assert cine.meta.mm_per_pixel == pytest.approx(0.5104970559477806)
         assert cine.meta.calibration_source == "ultrasound region"
+
+
+def test_16bit_without_window_uses_frame_range(tmp_path: Path) -> None:
+    import pydicom
+
+    ds = pydicom.dcmread(pydicom_test_file("emri_small_RLE.dcm"))
+    for keyword in ("WindowCenter", "WindowWidth"):
+        if keyword in ds:
+            delattr(ds, keyword)
+    ds.save_as(tmp_path / "nowindow.dcm")
+    _assert_loads_like_pydicom(tmp_path / "nowindow.dcm")
+    with open_source(tmp_path / "nowindow.dcm") as cine:
+        assert cine.frame(0).min() == 0 and cine.frame(0).max() == 255
