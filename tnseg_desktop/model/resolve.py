@@ -1,4 +1,8 @@
-"""From a model name (or a weights file) to something that segments frames."""
+"""From a model name (or a weights file) to something that segments frames.
+
+Names go through the weights registry (:mod:`tnseg_desktop.model.registry`):
+registry entries, the user's trained versions, or a path to a weights file.
+"""
 
 from __future__ import annotations
 
@@ -16,6 +20,12 @@ class AutoSegmenter(Protocol):
     def auto_probs(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]: ...
 
 
+def _registry_entry(name: str):
+    from tnseg_desktop.model import registry
+
+    return registry.load_registry().get(name)
+
+
 def resolve_lite_weights(name: str) -> Path:
     """A path, a trained version in the user's model folder, or the shipped tnseg-lite."""
     p = Path(name)
@@ -23,17 +33,29 @@ def resolve_lite_weights(name: str) -> Path:
         if not p.is_file():
             raise UserFacingError("weights file not found.", str(p))
         return p
+    entry = _registry_entry(name)
+    if entry is not None:
+        from tnseg_desktop.model import registry
+
+        return registry.path_for(name)
     for candidate in (user_models_dir() / f"{name}.safetensors", shipped_models_dir() / f"{name}.safetensors"):
         if candidate.is_file():
             return candidate
     raise UserFacingError(f"no weights for model '{name}' (looked in {user_models_dir()} and {shipped_models_dir()}).")
 
 
-def load_auto_segmenter(name: str, device: torch.device, prompt: str | None = None, tta: bool = False) -> AutoSegmenter:
-    if name.startswith("clip-tnseg"):
-        from tnseg_desktop.model.clip_tnseg_predictor import load_clip_tnseg_predictor  # written with the registry
+def _is_clip_tnseg(name: str) -> bool:
+    entry = _registry_entry(name)
+    if entry is not None:
+        return entry.architecture.startswith("clip-tnseg")
+    return name.startswith("clip-tnseg")
 
-        return load_clip_tnseg_predictor(device, prompt=prompt)
+
+def load_auto_segmenter(name: str, device: torch.device, prompt: str | None = None, tta: bool = False) -> AutoSegmenter:
+    if _is_clip_tnseg(name):
+        from tnseg_desktop.model.clip_tnseg_predictor import load_clip_tnseg_predictor
+
+        return load_clip_tnseg_predictor(device, prompt=prompt, name=name if _registry_entry(name) is not None else "clip-tnseg")
     from tnseg_desktop.model.lite_predictor import LitePredictor
     from tnseg_desktop.model.lite_weights import load_lite
 
