@@ -449,6 +449,8 @@ class DicomFrameSource:
         except LoadError:
             raise
         except Exception as exc:
+            if self._buf is None:
+                raise ValueError("the file was closed while a frame was being decoded") from None
             log.debug("frame %d decode failed: %s", index, type(exc).__name__)
             raise CorruptPixelDataError(f"Frame {index + 1} could not be decoded: the pixel data is damaged.", self.path) from None
         return arr
