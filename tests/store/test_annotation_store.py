@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.store.conftest import blob, make_meta
+from tests.store.conftest import blob
 from tnseg_desktop.store import AnnotationStore, DraftAutosaver, EditInfo, StoreError, UnknownRecordError
 
 REPO = Path(__file__).resolve().parents[2]

@@ -23,6 +23,8 @@ REPO = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("writer_process.py")
 KILLS = int(os.environ.get("TNSEG_KILL_LOOPS", "24"))
 
+pytestmark = pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kill -9 needs a POSIX system")
+
 
 def _run_and_kill(store_dir: Path, first_seed: int, rng: random.Random) -> list[tuple[int, int]]:
     env = dict(os.environ, PYTHONPATH=str(REPO))

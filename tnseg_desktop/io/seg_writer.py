@@ -112,8 +112,8 @@ def _collect_masks(masks: MasksByFrame, n_src: int, rows: int, cols: int, where:
             arr = arr[:, :, 0]
         if arr.shape != (rows, cols):
             raise SegWriteError(
-                f"The mask of frame {f} is {arr.shape[1:2] and arr.shape[1]}x{arr.shape[0]} but the source frames are "
-                f"{cols}x{rows}; SEG masks must be at source resolution.", where)
+                f"The mask of frame {f} has shape {tuple(arr.shape)} but the source frames are {rows}x{cols} "
+                "(rows x columns); SEG masks must be at source resolution.", where)
         out[f] = arr != 0
     return out
 
