@@ -52,8 +52,8 @@ PYDICOM_FILES = [
 ]
 
 
-def _assert_loads_like_pydicom(path: Path, expected: tuple[int, int, int, int] | None = None) -> None:
-    ref = reference_frames(path)
+def _assert_loads_like_pydicom(path: Path, expected: tuple[int, int, int, int] | None = None, per_frame: bool = False) -> None:
+    ref = reference_frames(path, per_frame=per_frame)
     with open_source(path) as cine:
         m = cine.meta
         if expected is not None:
@@ -82,7 +82,12 @@ def test_ybr_color_example() -> None:
 
 
 def test_color3d_jpeg_baseline() -> None:
-    _assert_loads_like_pydicom(color3d_path(), (120, 480, 640, 3))
+    _assert_loads_like_pydicom(color3d_path(), (120, 480, 640, 3), per_frame=True)
+
+
+def test_pydicom_per_frame_reference_matches_whole_decode() -> None:
+    """The per-frame reference used for color3d is pydicom's whole-array decode (checked on the 30-frame loop)."""
+    np.testing.assert_array_equal(reference_frames(ybr_color_path(), per_frame=True), reference_frames(ybr_color_path()))
 
 
 @pytest.mark.parametrize("name", PYDICOM_FILES)
