@@ -65,20 +65,32 @@ def test_written_cine_is_a_valid_us_multiframe(tmp_path: Path, ddti_frames: list
 def test_folder_series_ordered_by_instance_number(tmp_path: Path, ddti_frames: list[np.ndarray]) -> None:
     folder = tmp_path / "series"
     study, series = pydicom.uid.generate_uid(), pydicom.uid.generate_uid()
-    names = [f"{random.Random(7).random():.6f}" for _ in ddti_frames]
     order = list(range(len(ddti_frames)))
     random.Random(3).shuffle(order)  # file names sort in a different order than the instances
+    assert order != sorted(order)
     for rank, i in enumerate(order):
-        name = f"IM{rank:03d}_{names[i][2:]}.dcm"
         write_cine_dicom(
-            [ddti_frames[i]], folder / name, instance_number=i + 1, study_instance_uid=study, series_instance_uid=series
+            [ddti_frames[i]], folder / f"IM{rank:03d}.dcm", instance_number=i + 1, study_instance_uid=study, series_instance_uid=series
         )
-    assert sorted(p.name for p in folder.iterdir()) != [f"IM{i:03d}" for i in range(len(order))]
     with open_source(folder) as cine:
         assert len(cine) == len(ddti_frames)
         assert len(cine.meta.files) == len(ddti_frames)
         for i, expected in enumerate(ddti_frames):
             np.testing.assert_array_equal(cine.frame(i), expected)
+
+
+def test_folder_series_ties_broken_by_acquisition_time(tmp_path: Path, ddti_frames: list[np.ndarray]) -> None:
+    folder = tmp_path / "timed"
+    series = pydicom.uid.generate_uid()
+    times = ["20240101120005", "20240101120001", "20240101120003"]  # file z0 is acquired last
+    for k, t in enumerate(times):
+        p = write_cine_dicom([ddti_frames[k]], folder / f"z{k}.dcm", instance_number=1, series_instance_uid=series)
+        ds = pydicom.dcmread(p)
+        ds.AcquisitionDateTime = t
+        ds.save_as(p)
+    with open_source(folder) as cine:
+        for position, k in enumerate([1, 2, 0]):
+            np.testing.assert_array_equal(cine.frame(position), ddti_frames[k])
 
 
 def test_folder_series_ignores_other_files_and_picks_the_largest_series(tmp_path: Path, ddti_frames: list[np.ndarray]) -> None:
