@@ -57,7 +57,8 @@ def test_real_cine_steps_plays_and_stops(qtbot, make_window, echo_path, referenc
     qtbot.waitUntil(lambda: len(set(seen)) >= 3, timeout=10000)
     qtbot.keyClick(w, Qt.Key.Key_Space)
     assert not w.is_playing
-    stopped_at = w.displayed_index
+    stopped_at = w.wanted_index
+    qtbot.waitUntil(lambda: w.displayed_index == stopped_at, timeout=10000)
     qtbot.wait(300)
     assert w.displayed_index == stopped_at
     assert np.array_equal(w.canvas.displayed_image(), reference.frame(stopped_at))
