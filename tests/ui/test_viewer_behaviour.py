@@ -204,3 +204,20 @@ def test_pixel_mapping_under_zoom_and_pan(qtbot, make_window, fake_opener):
             checked += 1
     assert checked >= 6
     assert c.pixel_at(c.mapToScene(QPoint(-500, -500))) is None
+
+
+def test_window_layout_is_remembered(qtbot, make_window, fake_opener):
+    from tnseg_desktop.ui.window_state import restore_window_state
+
+    w = make_window(fake_opener)
+    w.remember_layout = True
+    w.resize(700, 520)  # inside the offscreen screen (800x600), so nothing is clamped
+    w.splitter.setSizes([420, 280])
+    qtbot.wait(10)
+    sizes = w.splitter.sizes()
+    w.close()
+    w2 = make_window(fake_opener)
+    assert restore_window_state(w2, w2.splitter)
+    qtbot.wait(10)
+    assert (w2.width(), w2.height()) == (700, 520)
+    assert w2.splitter.sizes() == sizes

@@ -132,3 +132,25 @@ def test_screenshot_of_a_bad_file_exits_2_with_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "noise.dcm" in lines[0], proc.stderr
     assert not out.exists()
+
+
+def test_calibrated_thyroid_cine_round_trips_through_the_viewer(qtbot, make_window, shared_data, tmp_path):
+    cv2 = pytest.importorskip("cv2")
+    from tnseg_desktop.io.cine_writer import write_cine_dicom
+
+    images = sorted((shared_data / "ddti" / "train" / "images").glob("*.png"))[:6]
+    if len(images) < 6:
+        pytest.skip("ddti frames not found")
+    frames = [cv2.resize(cv2.imread(str(p), cv2.IMREAD_GRAYSCALE), (320, 240)) for p in images]
+    path = write_cine_dicom(frames, tmp_path / "thyroid.dcm", fps=20.0, pixel_spacing_mm=0.07, compress="rle")
+
+    w = make_window()
+    w.open_path(str(path))
+    qtbot.waitUntil(lambda: w.displayed_index == 0, timeout=20000)
+    assert w.info_panel.values["Calibration"].text() == "0.07 mm/px"
+    assert w.info_panel.values["Frame rate"].text() == "20 fps"
+    assert w.info_panel.values["Size"].text() == "320 × 240 px, grayscale"
+    for i in (1, 5):
+        w.go_to(i)
+        qtbot.waitUntil(lambda: w.displayed_index == i, timeout=10000)
+        assert np.array_equal(w.canvas.displayed_image(), frames[i])

@@ -14,6 +14,7 @@ from PySide6.QtWidgets import QApplication
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.ui.main_window import MainWindow
 from tnseg_desktop.ui.theme import apply_theme
+from tnseg_desktop.ui.window_state import restore_window_state
 
 log = logging.getLogger(__name__)
 
@@ -106,7 +107,9 @@ def run_gui(args: argparse.Namespace) -> int:
         if screenshot:
             render_screenshot(window, path, screenshot)
             return 0
-        window.resize(DEFAULT_WINDOW_SIZE)
+        window.remember_layout = True
+        if not restore_window_state(window, window.splitter):
+            window.resize(DEFAULT_WINDOW_SIZE)
         window.show()
         if path:
             window.open_path(path)

@@ -32,6 +32,7 @@ from tnseg_desktop.ui.info_panel import InfoPanel
 from tnseg_desktop.ui.messages import user_message
 from tnseg_desktop.ui.theme import CANVAS
 from tnseg_desktop.ui.transport_bar import TransportBar
+from tnseg_desktop.ui.window_state import save_window_state
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class MainWindow(QMainWindow):
         self.last_error: BaseException | None = None
         self.last_message_box: QMessageBox | None = None
         self.error_dialogs = True
+        self.remember_layout = False  # the interactive app saves size and split on close
 
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
@@ -464,6 +466,8 @@ class MainWindow(QMainWindow):
         self._opening = self._feed = None
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if self.remember_layout:
+            save_window_state(self, self.splitter)
         self.shutdown()
         super().closeEvent(event)
 
