@@ -14,7 +14,6 @@ import logging
 import mmap
 import os
 import struct
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -175,9 +174,7 @@ class DicomFrameSource:
             raise NotDicomError("This is not a DICOM file or a supported image.", path)
         has_preamble = head[128:132] == b"DICM"
         try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                ds = pydicom.dcmread(f, stop_before_pixels=True, force=not has_preamble)
+            ds = pydicom.dcmread(f, stop_before_pixels=True, force=not has_preamble)
         except InvalidDicomError:
             raise NotDicomError("This is not a DICOM file or a supported image.", path) from None
         except Exception as exc:
@@ -248,9 +245,7 @@ class DicomFrameSource:
         if tsyntax == DeflatedExplicitVRLittleEndian:
             # the dataset is one zlib stream: inflate it fully, pixel data lands in memory
             try:
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    full = pydicom.dcmread(self.path, force=True)
+                full = pydicom.dcmread(self.path, force=True)
             except Exception:
                 raise CorruptFileError("The compressed (deflated) DICOM file is damaged or truncated.", self.path) from None
             elem = full.get("PixelData", None)
@@ -382,9 +377,7 @@ class DicomFrameSource:
         bits = int(ds.get("BitsStored", 8) or 8)
         try:
             values = np.arange(2 ** min(bits, 16), dtype=np.uint16 if bits > 8 else np.uint8)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                table = apply_color_lut(values, ds)
+            table = apply_color_lut(values, ds)
         except Exception:
             raise CorruptFileError("The colour palette in this file is missing or damaged.", self.path) from None
         return reduce_16bit_palette(np.asarray(table)[:, :3])

@@ -12,7 +12,6 @@ import logging
 import math
 import re
 import threading
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,9 +51,7 @@ def _read_member(path: Path) -> _Member | None:
             head = f.read(132)
         if not looks_like_dicom(head):
             return None
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            ds = pydicom.dcmread(path, stop_before_pixels=True, force=head[128:132] != b"DICM", specific_tags=_SORT_TAGS)
+        ds = pydicom.dcmread(path, stop_before_pixels=True, force=head[128:132] != b"DICM", specific_tags=_SORT_TAGS)
     except Exception:
         return None
     if "Rows" not in ds:
