@@ -12,14 +12,14 @@ import_torchvision()
 TINY_IMAGE = 64  # native grid 4x4 at patch 16: other input sizes exercise the position-embedding interpolation
 
 
-def make_tiny_clip(seed: int = 0, vision_width: int = 64, vision_layers: int = 10, mlp_ratio: float = 2.0) -> torch.nn.Module:
+def make_tiny_clip(seed: int = 0, vision_width: int = 64, vision_layers: int = 10, mlp_ratio: float = 2.0, head_width: int = 32) -> torch.nn.Module:
     """A random open_clip CLIP with OpenAI's layout and QuickGELU: 10 ViT blocks so layers 3, 7, 9 exist."""
     from open_clip.model import CLIP
 
     torch.manual_seed(seed)
     model = CLIP(
         embed_dim=512,
-        vision_cfg=dict(image_size=TINY_IMAGE, layers=vision_layers, width=vision_width, patch_size=16, head_width=32, mlp_ratio=mlp_ratio),
+        vision_cfg=dict(image_size=TINY_IMAGE, layers=vision_layers, width=vision_width, patch_size=16, head_width=head_width, mlp_ratio=mlp_ratio),
         text_cfg=dict(context_length=77, vocab_size=49408, width=64, heads=2, layers=2),
         quick_gelu=True,
     )

@@ -24,8 +24,8 @@ from tnseg_desktop.model.safe_load import load_state_dict
 
 CLIP_ENTRY = "clip-vit-b-16"
 CHECKPOINT_ENTRY = "clip-tnseg"
-# in OpenAI's archive but not parameters of open_clip's CLIP
-OPENAI_NON_PARAMETERS = ("input_resolution", "context_length", "vocab_size")
+# in OpenAI's archive (or a traced open_clip model) but not parameters of open_clip's CLIP
+OPENAI_NON_PARAMETERS = ("input_resolution", "context_length", "vocab_size", "attn_mask")
 
 
 class ClipWeightsMissing(UserFacingError):
@@ -47,9 +47,12 @@ def clip_from_openai_state_dict(state: dict[str, torch.Tensor]) -> torch.nn.Modu
     import_torchvision()
     from open_clip.model import build_model_from_openai_state_dict
 
-    state = {k: v for k, v in state.items() if k not in OPENAI_NON_PARAMETERS}
+    state = {k: v for k, v in state.items() if k.rsplit(".", 1)[-1] not in OPENAI_NON_PARAMETERS}
     model = build_model_from_openai_state_dict(state, quick_gelu=True, cast_dtype=None)
-    model = model.float().eval()
+    # open_clip rounds through fp16 while building; reload so fp32 sources stay exact
+    model = model.float()
+    model.load_state_dict({k: v.float() for k, v in state.items()})
+    model.eval()
     for p in model.parameters():
         p.requires_grad_(False)
     return model
