@@ -416,8 +416,13 @@ class EditingSession:
         """Put a mask computed elsewhere (propagation, a script) as one undoable step."""
         with self._lock:
             st = self._state(index)
-            meta = st.meta if prompts is None else replace(st.meta, clicks=tuple(prompts.clicks), box=prompts.box, text=prompts.text)
-            events = self._commit(label, {index: _Update(replace(meta, origin=origin), {"mask": mask})}, group)
+            layers: dict[str, Any] = {"mask": mask}
+            meta = st.meta
+            if prompts is not None:
+                # new prompts start a new prompt set from this mask
+                meta = replace(st.meta, clicks=tuple(prompts.clicks), box=prompts.box, text=prompts.text, base_origin=Origin.NONE)
+                layers["base"] = None
+            events = self._commit(label, {index: _Update(replace(meta, origin=origin), layers)}, group)
         self._notify(events)
 
     def restore(self, index: int, mask: np.ndarray | None, origin: Origin, auto_mask: np.ndarray | None = None) -> None:

@@ -1,0 +1,50 @@
+"""CLI handler: ``tnseg-desktop eval-interactive`` (DESIGN.md sections 5 and 6)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+
+def cmd_eval_interactive(args: argparse.Namespace) -> int:
+    from tnseg_desktop.engine.interactive_eval import evaluate_interactive
+    from tnseg_desktop.engine.refiner_choice import LITE, make_refiner
+    from tnseg_desktop.model.device import choose_device
+    from tnseg_desktop.model.resolve import load_auto_segmenter
+    from tnseg_desktop.training.data import load_folder
+
+    device = choose_device(getattr(args, "device", "auto"))
+    samples = load_folder(args.data)
+    max_clicks = int(args.max_clicks)
+    # "tnseg-lite" as the refiner means the same weights as --model when that names a tnseg-lite file
+    lite_weights = args.model if not str(args.model).startswith("clip-tnseg") else LITE
+    refiner = make_refiner(args.refiner, device, lite_weights=lite_weights)
+    auto_probs = None
+    if args.start == "auto":
+        auto_probs = load_auto_segmenter(args.model, device).auto_probs
+
+    def progress(done: int, total: int) -> None:
+        if done % 10 == 0 or done == total:
+            print(f"  {done}/{total} images", file=sys.stderr, flush=True)
+
+    t0 = time.time()
+    result = evaluate_interactive(refiner, samples, start=args.start, auto_probs=auto_probs, max_clicks=max_clicks, progress=progress)
+    out = {
+        "model": args.model,
+        "refiner": args.refiner,
+        "data": str(args.data),
+        "device": str(device),
+        "seconds": round(time.time() - t0, 1),
+        **result,
+    }
+    path = Path(args.json_out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(out, indent=2))
+    d = out["dice_at_clicks"]
+    picks = [k for k in (0, 1, 3, 5) if k < len(d)]
+    dice_txt = "  ".join(f"Dice@{k} {d[k]:.3f}" for k in picks)
+    print(f"{args.refiner} from {args.start} on {args.data}: n={out['n']} NoC@85 {out['noc85']:.2f} NoC@90 {out['noc90']:.2f}  {dice_txt}")
+    return 0

@@ -1,0 +1,85 @@
+"""Which refiner to use: the user's setting, or by default the best one whose weights are present.
+
+SAM refiners come from ``tnseg_desktop.engine.sam_refiner`` when that module
+is installed; tnseg-lite is available whenever its weights resolve.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from tnseg_desktop.engine.refiner_base import Refiner
+from tnseg_desktop.errors import UserFacingError
+
+log = logging.getLogger(__name__)
+
+AUTO = "auto"
+LITE = "tnseg-lite"
+# best first. SAM ranks above tnseg-lite by general accuracy; revisit with eval-interactive figures per site
+RANKING = ("sam-vit-h", "sam-vit-l", "sam-vit-b", "mobilesam", LITE)
+
+
+def _sam_names() -> list[str]:
+    try:
+        from tnseg_desktop.engine.sam_refiner import available_sam_refiners
+    except ImportError:
+        return []
+    try:
+        return list(available_sam_refiners())
+    except Exception as exc:  # a broken optional backend must not hide tnseg-lite
+        log.warning("SAM refiners unavailable: %s", exc)
+        return []
+
+
+def _lite_available(lite_weights: str) -> bool:
+    from tnseg_desktop.model.resolve import resolve_lite_weights
+
+    try:
+        resolve_lite_weights(lite_weights)
+        return True
+    except UserFacingError:
+        return False
+
+
+def available_refiners(lite_weights: str = LITE) -> list[str]:
+    """Refiner names whose weights are present, best first."""
+    names = set(_sam_names())
+    if _lite_available(lite_weights):
+        names.add(LITE)
+    ranked = [n for n in RANKING if n in names]
+    return ranked + sorted(names - set(ranked))
+
+
+def resolve_refiner_name(setting: str | None, lite_weights: str = LITE) -> str:
+    """The setting itself when it names an available refiner; for ``auto``/None the best available."""
+    available = available_refiners(lite_weights)
+    if setting and setting != AUTO:
+        if setting in available or setting.endswith(".safetensors"):
+            return setting
+        raise UserFacingError(f"The refiner '{setting}' has no weights installed; available: {', '.join(available) or 'none'}.")
+    if not available:
+        raise UserFacingError("No refiner weights are installed; import tnseg-lite or a SAM checkpoint with 'tnseg-desktop models import'.")
+    return available[0]
+
+
+def make_refiner(name: str, device: torch.device | str = "cpu", lite_weights: str = LITE) -> Refiner:
+    """A refiner by name: ``tnseg-lite`` (weights ``lite_weights``), a .safetensors path, or a SAM name."""
+    if name == LITE or name.endswith(".safetensors"):
+        from tnseg_desktop.engine.lite_refiner import LiteRefiner
+        from tnseg_desktop.model.lite_predictor import LitePredictor
+        from tnseg_desktop.model.lite_weights import load_lite
+        from tnseg_desktop.model.resolve import resolve_lite_weights
+
+        path = resolve_lite_weights(lite_weights if name == LITE else name)
+        return LiteRefiner(LitePredictor(load_lite(path, device), device))
+    try:
+        from tnseg_desktop.engine.sam_refiner import make_sam_refiner
+    except ImportError:
+        raise UserFacingError(f"The refiner '{name}' is not available in this installation.") from None
+    return make_sam_refiner(name, torch.device(device))
+
+
+def choose_refiner(setting: str | None = AUTO, device: torch.device | str = "cpu", lite_weights: str = LITE) -> Refiner:
+    return make_refiner(resolve_refiner_name(setting, lite_weights), device, lite_weights)
