@@ -332,6 +332,9 @@ class EditingSession:
             current = layers.get(name)
             layers[name] = x.apply(np.zeros(x.shape, dtype=bool) if current is None else current)
         meta = change.meta_after if forward else change.meta_before
+        for name in meta.has:
+            if name not in layers:  # an all-empty layer has no diff to rebuild it from
+                layers[name] = np.zeros(self.shape(change.frame), dtype=bool)
         st.layers = {k: v for k, v in layers.items() if k in meta.has}
         st.meta = meta
         st.version += 1
