@@ -105,10 +105,10 @@ def test_not_a_weights_file(tmp_path):
 
 def test_openai_style_clip_archive_builds_open_clip(tmp_path):
     """A traced CLIP like OpenAI's ViT-B-16.pt: read safely, rebuilt as open_clip, same image features."""
-    from tests.model.conftest import make_tiny_clip
+    from tests.model.conftest import make_openai_style_clip
     from tnseg_desktop.model.clip_tnseg_predictor import load_openai_clip
 
-    clip = make_tiny_clip(vision_layers=2, mlp_ratio=4.0, head_width=64)  # OpenAI's MLP ratio and head width, which the rebuild assumes
+    clip = make_openai_style_clip(vision_layers=2)
     path = tmp_path / "ViT-tiny.pt"
     image0, text0 = torch.ones(1, 3, 64, 64), torch.zeros(1, 77, dtype=torch.int)
     traced = torch.jit.trace_module(clip, {"forward": (image0, text0), "encode_text": (text0,), "encode_image": (image0,)}, check_trace=False)
