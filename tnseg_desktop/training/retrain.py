@@ -1,0 +1,394 @@
+"""Retrain on my edits: plan a job from the store, run the worker, gate the result, record it.
+
+The GUI (ui/retrain_panel.py) runs the worker with QProcess and calls
+``plan_retrain``, ``start_run`` and ``finish_run`` around it; scripts and the
+benchmark use ``run_worker`` / ``retrain`` which do the same with subprocess.
+
+Validation gate: the new version is promoted only if its Dice on the user's
+held-out frames is higher than its parent's, and it loses no more than
+``max_base_drop`` (1 Dice point) on the base validation set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import re
+import subprocess
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.paths import shipped_models_dir, user_models_dir
+from tnseg_desktop.store import AcceptedFrame, AnnotationStore, ModelVersion, TrainingRun
+from tnseg_desktop.training import versions
+from tnseg_desktop.training.job import (
+    EXIT_CANCELLED,
+    EXIT_OK,
+    USER_VAL_PERCENT,
+    Budget,
+    Job,
+    frame_key,
+    is_validation_frame,
+    write_job,
+)
+
+REPLAY_ENV = "TNSEG_REPLAY_DATA"  # a folder with train/ and val/ in the DESIGN.md data layout
+
+Event = dict[str, Any]
+
+
+def default_replay_root() -> Path | None:
+    """Where the base model's own data lives: $TNSEG_REPLAY_DATA, else models/replay next to the shipped weights."""
+    env = os.environ.get(REPLAY_ENV)
+    candidates = [Path(env)] if env else [shipped_models_dir() / "replay"]
+    return next((p for p in candidates if (p / "train" / "images").is_dir()), None)
+
+
+@dataclass
+class RetrainSettings:
+    min_new_frames: int = 10
+    val_percent: int = USER_VAL_PERCENT
+    replay_ratio: float = 1.0  # replayed base frames per new training frame of the user
+    max_replay: int = 300
+    max_base_val: int = 100
+    replay_root: Path | None = field(default_factory=default_replay_root)
+    steps: int | None = None
+    minutes: float | None = None  # None: chosen from the amount of data, 3 to 10 minutes
+    device: str = "auto"
+    threads: int | None = None
+    nice: int = 5
+    seed: int = 0
+    max_base_drop: float = 0.01
+    train_config: dict[str, Any] = field(default_factory=lambda: {"lr": 5e-4, "warmup": 20, "val_every": 100, "batch": 8})
+
+    def budget_for(self, n_train: int) -> Budget:
+        if self.steps is not None or self.minutes is not None:
+            return Budget(steps=self.steps, minutes=self.minutes)
+        return Budget(minutes=float(min(10.0, max(3.0, 2.0 + 0.04 * n_train))))
+
+
+@dataclass
+class RetrainPlan:
+    base_name: str
+    base_weights: Path | None
+    base_last_edit_id: int
+    new_train: list[AcceptedFrame]
+    new_val: list[AcceptedFrame]
+    user_val: list[AcceptedFrame]  # every held-out frame of the user, old and new
+    older_train: list[AcceptedFrame]
+    last_edit_id: int
+    budget: Budget
+    ready: bool
+    reason: str = ""
+
+    @property
+    def n_new(self) -> int:
+        return len(self.new_train) + len(self.new_val)
+
+    @property
+    def estimated_minutes(self) -> float:
+        if self.budget.minutes is not None:
+            return self.budget.minutes + 0.5  # loading and the before/after evaluation
+        return (self.budget.steps or 0) * 0.5 / 60.0 + 0.5  # about 0.5 s a step at 160 px on a CPU
+
+
+@dataclass
+class GateDecision:
+    promote: bool
+    reason: str
+    user_before: float | None = None
+    user_after: float | None = None
+    base_before: float | None = None
+    base_after: float | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass
+class WorkerOutcome:
+    exit_code: int
+    events: list[Event]
+    stderr_tail: str = ""
+
+    def last(self, kind: str) -> Event | None:
+        return next((e for e in reversed(self.events) if e.get("event") == kind), None)
+
+    @property
+    def done(self) -> Event | None:
+        return self.last("done") if self.exit_code == EXIT_OK else None
+
+    @property
+    def cancelled(self) -> bool:
+        return self.exit_code == EXIT_CANCELLED or self.last("cancelled") is not None
+
+    def error_message(self) -> str:
+        err = self.last("error")
+        if err is not None:
+            return str(err.get("message"))
+        if self.exit_code == EXIT_OK:
+            return "The training process finished without reporting a result."
+        return f"The training process ended unexpectedly (exit code {self.exit_code})."
+
+
+@dataclass
+class RetrainResult:
+    status: str  # "promoted", "rejected", "cancelled", "failed"
+    run: TrainingRun
+    version: ModelVersion | None = None
+    decision: GateDecision | None = None
+    message: str = ""
+
+
+# --- planning ---------------------------------------------------------------------------------------
+
+
+class _Keys:
+    """Frame keys from the store (content hash + frame index), one study lookup each."""
+
+    def __init__(self, store: AnnotationStore) -> None:
+        self.store = store
+        self._hash: dict[int, str] = {}
+
+    def __call__(self, a: AcceptedFrame) -> str:
+        if a.study_id not in self._hash:
+            self._hash[a.study_id] = self.store.study(a.study_id).content_hash
+        return frame_key(self._hash[a.study_id], a.frame_index)
+
+
+def _base_of(store: AnnotationStore) -> tuple[str, Path | None, int]:
+    active = store.active_model_version()
+    if active is not None:
+        try:
+            return active.name, versions.weights_of(active), int(active.last_edit_id or 0)
+        except UserFacingError:
+            return active.name, None, int(active.last_edit_id or 0)
+    try:
+        return versions.SHIPPED_NAME, versions.shipped_weights(), 0
+    except UserFacingError:
+        return versions.SHIPPED_NAME, None, 0
+
+
+def plan_retrain(store: AnnotationStore, settings: RetrainSettings | None = None) -> RetrainPlan:
+    """What a retraining would use now, and whether it can start (with the reason when not)."""
+    s = settings or RetrainSettings()
+    base_name, base_weights, cutoff = _base_of(store)
+    key = _Keys(store)
+    everything = store.accepted_frames()
+    val = [a for a in everything if is_validation_frame(key(a), s.val_percent)]
+    val_ids = {a.edit_id for a in val}
+    new = [a for a in everything if a.edit_id > cutoff]
+    new_train = [a for a in new if a.edit_id not in val_ids]
+    new_val = [a for a in new if a.edit_id in val_ids]
+    older_train = [a for a in everything if a.edit_id <= cutoff and a.edit_id not in val_ids]
+    last = max([a.edit_id for a in new], default=cutoff)
+    plan = RetrainPlan(base_name, base_weights, cutoff, new_train, new_val, val, older_train, last,
+                       s.budget_for(len(new_train)), ready=False)
+    if base_weights is None:
+        plan.reason = f"The current model '{base_name}' has no weights file to start from."
+    elif plan.n_new < s.min_new_frames:
+        plan.reason = f"{plan.n_new} new accepted frame(s) since the current model; at least {s.min_new_frames} are needed."
+    elif not new_train:
+        plan.reason = "All new accepted frames are held aside for validation; accept a few more frames."
+    elif not val:
+        plan.reason = "None of your accepted frames is held aside for checking the new model yet; accept a few more frames."
+    else:
+        plan.ready = True
+    return plan
+
+
+def _store_ref(store: AnnotationStore, a: AcceptedFrame, key: str, origin: str) -> dict[str, Any]:
+    row = store.db.query_one("SELECT file, sha256 FROM masks WHERE id = ?", (int(a.final_mask_id),))
+    if row is None:
+        raise UserFacingError(f"the annotation store lost the mask of frame {a.frame_index} of {a.source_path}.")
+    return {"key": key, "origin": origin, "source": a.source_path, "frame": a.frame_index, "store": str(store.root),
+            "mask_file": row["file"], "mask_sha256": row["sha256"]}
+
+
+def _folder_refs(folder: Path, origin: str) -> list[dict[str, Any]]:
+    from tnseg_desktop.training.data import list_pairs
+
+    return [{"key": f"{origin}:{sid}", "origin": origin, "image": str(ip), "mask": str(mp)}
+            for sid, ip, mp in list_pairs(folder) if mp is not None]
+
+
+def _next_version_name(store: AnnotationStore, base_name: str) -> str:
+    m = re.fullmatch(r"(.+)-u\d+", base_name)
+    family = m.group(1) if m else base_name
+    taken = {v.name for v in store.list_model_versions()}
+    n = 1
+    while f"{family}-u{n}" in taken or (user_models_dir() / f"{family}-u{n}.safetensors").exists():
+        n += 1
+    return f"{family}-u{n}"
+
+
+def build_job(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettings | None = None) -> Job:
+    """The job for ``plan``: the user's new training frames, a replay sample, both validation sets."""
+    s = settings or RetrainSettings()
+    if not plan.ready:
+        raise UserFacingError(plan.reason)
+    key = _Keys(store)
+    rng = random.Random(f"{s.seed}:{plan.last_edit_id}")
+    train = [_store_ref(store, a, key(a), "user") for a in plan.new_train]
+    pool = [_store_ref(store, a, key(a), "replay-user") for a in plan.older_train]
+    val_base: list[dict[str, Any]] = []
+    if s.replay_root is not None:
+        pool += _folder_refs(s.replay_root / "train", "replay")
+        if (s.replay_root / "val" / "images").is_dir():
+            val_base = _folder_refs(s.replay_root / "val", "base-val")
+            val_base = val_base[: s.max_base_val]
+    n_replay = min(len(pool), s.max_replay, int(round(s.replay_ratio * len(train))))
+    train += sorted(rng.sample(pool, n_replay), key=lambda r: r["key"])
+    val_user = [_store_ref(store, a, key(a), "user-val") for a in plan.user_val]
+    name = _next_version_name(store, plan.base_name)
+    assert plan.base_weights is not None
+    return Job(base_name=plan.base_name, base_weights=str(plan.base_weights), output_name=name,
+               output_weights=str(user_models_dir() / f"{name}.safetensors"), train=train, val_user=val_user,
+               val_base=val_base, device=s.device, budget=plan.budget, train_config=dict(s.train_config),
+               threads=s.threads, nice=s.nice)
+
+
+def start_run(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettings | None = None) -> tuple[TrainingRun, Job, Path]:
+    """Record the base version and the run, write the job file; returns (run, job, job path)."""
+    s = settings or RetrainSettings()
+    job = build_job(store, plan, s)
+    if store.active_model_version() is None:
+        versions.ensure_base_version(store, plan.base_name, None if plan.base_name == versions.SHIPPED_NAME else plan.base_weights)
+    run_dir = store.root / "training" / job.output_name
+    job_path = run_dir / "job.json"
+    summary = {"path": str(job_path), "output": job.output_name, "counts": job.counts(), "budget": job.budget.to_json()}
+    run = store.record_training_run(base_version=plan.base_name, job=summary, n_edits=plan.n_new,
+                                    last_edit_id=plan.last_edit_id, log_path=str(run_dir / "worker.log"))
+    job.run_id = run.id
+    write_job(job, job_path)
+    return run, job, job_path
+
+
+# --- the gate and recording the result -----------------------------------------------------------------
+
+
+def _dice(metrics: dict[str, Any], when: str, which: str) -> float | None:
+    part = (metrics.get(when) or {}).get(which)
+    return None if not part else part.get("dice")
+
+
+def gate(metrics: dict[str, Any], max_base_drop: float = 0.01) -> GateDecision:
+    """Promote only when Dice on the user's held-out frames improves and the base set loses at most ``max_base_drop``."""
+    d = GateDecision(False, "", _dice(metrics, "before", "val_user"), _dice(metrics, "after", "val_user"),
+                     _dice(metrics, "before", "val_base"), _dice(metrics, "after", "val_base"))
+    if d.user_before is None or d.user_after is None:
+        d.reason = "There were no held-out frames of yours to check the new model on."
+        return d
+    if d.user_after <= d.user_before:
+        d.reason = f"Dice on your held-out frames did not improve ({100 * d.user_before:.1f} → {100 * d.user_after:.1f})."
+        return d
+    if d.base_before is not None and d.base_after is not None and d.base_after < d.base_before - max_base_drop:
+        d.reason = (f"It improved on your frames but lost {100 * (d.base_before - d.base_after):.1f} Dice points on the base "
+                    f"validation set (limit {100 * max_base_drop:.0f}).")
+        return d
+    d.promote = True
+    d.reason = f"Dice on your held-out frames improved ({100 * d.user_before:.1f} → {100 * d.user_after:.1f})."
+    if d.base_before is None:
+        d.reason += " No base validation set was available to check for forgetting."
+    return d
+
+
+def finish_run(store: AnnotationStore, run: TrainingRun, job: Job, outcome: WorkerOutcome, cancel_requested: bool = False,
+               settings: RetrainSettings | None = None) -> RetrainResult:
+    """Apply the gate to a finished worker and record the version (active or rejected) and the run."""
+    s = settings or RetrainSettings()
+    done = outcome.done
+    if cancel_requested or outcome.cancelled:
+        if done is not None:  # it finished just as the user cancelled: honour the cancel
+            Path(done["output"]).unlink(missing_ok=True)
+        finished = store.finish_training_run(run.id, "cancelled")
+        return RetrainResult("cancelled", finished, message="Training was cancelled; the model in use is unchanged.")
+    if done is None:
+        message = outcome.error_message()
+        finished = store.finish_training_run(run.id, "failed", error=message)
+        return RetrainResult("failed", finished, message=message)
+    decision = gate(done["metrics"], s.max_base_drop)
+    metrics = {**done["metrics"], "gate": decision.to_json(), "steps": done.get("steps"), "minutes": done.get("minutes")}
+    version = store.record_model_version(job.output_name, file=done["output"], sha256=done["sha256"], parent=job.base_name,
+                                         metrics=metrics, data_counts=done.get("data_counts") or job.counts(),
+                                         last_edit_id=run.last_edit_id, status="active" if decision.promote else "rejected")
+    finished = store.finish_training_run(run.id, "succeeded", result_version=version.name, metrics=metrics)
+    status = "promoted" if decision.promote else "rejected"
+    verdict = "now in use" if decision.promote else "kept, but not used"
+    return RetrainResult(status, finished, version, decision, f"Model {version.name} is {verdict}: {decision.reason}")
+
+
+# --- running the worker without Qt ---------------------------------------------------------------------
+
+
+def worker_command(job_path: str | Path) -> list[str]:
+    return [sys.executable, "-m", "tnseg_desktop.training.worker", str(job_path)]
+
+
+def parse_line(line: str | bytes) -> Event | None:
+    """One progress record from the worker, or None for anything that is not one."""
+    if isinstance(line, bytes):
+        line = line.decode("utf-8", "replace")
+    line = line.strip()
+    if not line.startswith("{"):
+        return None
+    try:
+        obj = json.loads(line)
+    except json.JSONDecodeError:
+        return None
+    return obj if isinstance(obj, dict) and "event" in obj else None
+
+
+def _tail(path: Path, chars: int = 4000) -> str:
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")[-chars:]
+    except OSError:
+        return ""
+
+
+def run_worker(job_path: str | Path, on_event: Callable[[Event], None] | None = None, cancel: threading.Event | None = None,
+               env: dict[str, str] | None = None, log_path: str | Path | None = None) -> WorkerOutcome:
+    """Run the worker process to the end; ``cancel`` set -> SIGTERM. Never raises for the worker's failures."""
+    log = Path(log_path) if log_path else Path(job_path).with_name("worker.log")
+    events: list[Event] = []
+    with open(log, "ab") as err:
+        proc = subprocess.Popen(worker_command(job_path), stdout=subprocess.PIPE, stderr=err, env=env)
+        watcher = None
+        if cancel is not None:
+            def watch() -> None:
+                while proc.poll() is None:
+                    if cancel.wait(0.2):
+                        proc.terminate()
+                        return
+
+            watcher = threading.Thread(target=watch, daemon=True)
+            watcher.start()
+        assert proc.stdout is not None
+        for raw in proc.stdout:
+            ev = parse_line(raw)
+            if ev is None:
+                continue
+            events.append(ev)
+            if on_event is not None:
+                on_event(ev)
+        code = proc.wait()
+        if watcher is not None:
+            watcher.join(timeout=1.0)
+    return WorkerOutcome(code, events, _tail(log))
+
+
+def retrain(store: AnnotationStore, settings: RetrainSettings | None = None, on_event: Callable[[Event], None] | None = None,
+            cancel: threading.Event | None = None, env: dict[str, str] | None = None) -> RetrainResult:
+    """Plan, run the worker, gate and record, all in one call (scripts, benchmark, tests)."""
+    s = settings or RetrainSettings()
+    plan = plan_retrain(store, s)
+    if not plan.ready:
+        raise UserFacingError(plan.reason)
+    run, job, job_path = start_run(store, plan, s)
+    outcome = run_worker(job_path, on_event, cancel, env)
+    return finish_run(store, run, job, outcome, cancel_requested=bool(cancel and cancel.is_set()), settings=s)

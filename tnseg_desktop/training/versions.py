@@ -1,0 +1,100 @@
+"""Which tnseg-lite weights are in use: the store's active model version, switching and rolling back, hot swap.
+
+The store keeps every version (name, file, sha256, parent, metrics, data
+counts, time, status). Before any version is trained the shipped tnseg-lite
+is the active model; it is recorded as the first version when the first
+retraining starts, so that versions have a parent to roll back to.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.model.safe_load import sha256_of
+from tnseg_desktop.store import AnnotationStore, ModelVersion
+
+SHIPPED_NAME = "tnseg-lite"
+
+
+class VersionError(UserFacingError):
+    """A model version that cannot be used."""
+
+
+def shipped_weights(name: str = SHIPPED_NAME) -> Path:
+    from tnseg_desktop.model.resolve import resolve_lite_weights
+
+    return resolve_lite_weights(name)
+
+
+def ensure_base_version(store: AnnotationStore, name: str = SHIPPED_NAME, weights: str | Path | None = None) -> ModelVersion:
+    """The active version; records the shipped (or given) weights as the first, active one when there is none."""
+    active = store.active_model_version()
+    if active is not None:
+        return active
+    if any(v.name == name for v in store.list_model_versions()):
+        return switch_to(store, name)
+    path = Path(weights) if weights is not None else shipped_weights(name)
+    if not path.is_file():
+        raise VersionError("the base model's weights file is missing.", str(path))
+    return store.record_model_version(name, file=str(path), sha256=sha256_of(path), parent=None, metrics={},
+                                      data_counts={"shipped": weights is None}, last_edit_id=0, status="active")
+
+
+def weights_of(version: ModelVersion) -> Path:
+    """The version's weights file, checked against the sha256 recorded when it was made."""
+    path = Path(version.file)
+    if not path.is_file():
+        raise VersionError(f"the weights of model version '{version.name}' are missing.", str(path))
+    shipped = bool(version.data_counts.get("shipped"))
+    # an application update may replace the shipped file; a trained version's file must never change
+    if not shipped and version.sha256 and sha256_of(path) != version.sha256:
+        raise VersionError(f"the weights of model version '{version.name}' have changed or are damaged.", str(path))
+    return path
+
+
+def switch_to(store: AnnotationStore, name: str) -> ModelVersion:
+    """Make ``name`` the active version (promotion or roll-back) once its file checks out."""
+    weights_of(store.model_version(name))
+    return store.set_active_version(name)
+
+
+def active_weights(store: AnnotationStore) -> tuple[str, Path]:
+    """(name, weights file) of the model in use: the active version, else the shipped tnseg-lite."""
+    active = store.active_model_version()
+    if active is None:
+        return SHIPPED_NAME, shipped_weights()
+    return active.name, weights_of(active)
+
+
+def load_version(store: AnnotationStore, name: str, device: torch.device | str = "cpu") -> Any:
+    from tnseg_desktop.model.lite_weights import load_lite
+
+    return load_lite(weights_of(store.model_version(name)), device)
+
+
+def hot_swap(session: Any, model: Any, device: torch.device | str = "cpu") -> None:
+    """Point an EditingSession at new tnseg-lite weights; its in-flight results and refiner state are dropped.
+
+    The refiner is replaced only when it is tnseg-lite (or none): a SAM refiner
+    the user chose stays.
+    """
+    from tnseg_desktop.engine.lite_refiner import LiteRefiner
+    from tnseg_desktop.model.lite_predictor import LitePredictor
+
+    predictor = LitePredictor(model, device)
+    session.set_auto_model(predictor)
+    if session.refiner is None or isinstance(session.refiner, LiteRefiner):
+        session.set_refiner(LiteRefiner(predictor))
+
+
+def activate_in_session(store: AnnotationStore, name: str, session: Any, device: torch.device | str = "cpu") -> ModelVersion:
+    """Switch the store's active version and hot-swap the session to it."""
+    model = load_version(store, name, device)
+    version = switch_to(store, name)
+    if session is not None:
+        hot_swap(session, model, device)
+    return version
