@@ -7,13 +7,11 @@ import json
 import socket
 import threading
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
 from tnseg_desktop.model import registry
 from tnseg_desktop.model.download import DownloadError, download
-from tnseg_desktop.model.safe_load import sha256_of
 from tnseg_desktop.paths import user_models_dir
 
 PAYLOAD = bytes(range(256)) * 1024  # 256 KiB
