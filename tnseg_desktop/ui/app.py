@@ -113,6 +113,10 @@ def run_gui(args: argparse.Namespace) -> int:
         window.show()
         if path:
             window.open_path(path)
+        else:
+            from tnseg_desktop.ui.welcome import show_welcome
+
+            show_welcome(window)
         return int(app.exec())
     finally:
         window.shutdown()

@@ -162,6 +162,7 @@ class MainWindow(QMainWindow):
         self.act_zoom_out = self._action("Zoom &Out", lambda: self.canvas.zoom_by(0.8), ["Ctrl+-"])
         self.act_reset_display = self._action("&Reset Brightness/Contrast", self.display_controls.reset, ["R"])
         self.act_about = self._action("&About tnseg-desktop", self._about)
+        self.act_models = self._action("&Models…", self.show_models_dialog, tip="Model files: status, licences, import, download")
         self._source_actions = [self.act_reset_display, self.act_play, self.act_prev, self.act_next, self.act_first, self.act_last,
                                 self.act_fit, self.act_zoom_in, self.act_zoom_out]
         self._set_source_actions_enabled(False)
@@ -187,6 +188,7 @@ class MainWindow(QMainWindow):
             m.addAction(a)
 
         m = bar.addMenu("&Help")
+        m.addAction(self.act_models)
         m.addAction(self.act_about)
 
     def _build_status_bar(self) -> None:
@@ -431,6 +433,18 @@ class MainWindow(QMainWindow):
         value = image[row, col]
         shown = ", ".join(str(int(v)) for v in value) if np.ndim(value) else str(int(value))
         self.pixel_label.setText(f"x {col}  y {row}  value {shown}")
+
+    def show_models_dialog(self) -> None:
+        """Help › Models: the model files' status; the welcome screen is refreshed when it closes."""
+        from tnseg_desktop.ui.models_dialog import ModelsDialog
+
+        dialog = ModelsDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        welcome = getattr(self, "welcome", None)
+        if welcome is not None:
+            dialog.finished.connect(welcome.refresh)
+        dialog.open()
+        self.models_dialog = dialog
 
     def _about(self) -> None:
         QMessageBox.about(self, f"About {APP_TITLE}",
