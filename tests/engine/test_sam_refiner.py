@@ -169,3 +169,13 @@ def test_wrong_checkpoint_is_one_sentence_error():
     with pytest.raises(SamCheckpointMismatch) as exc:
         make_sam_refiner("mobilesam")
     assert "\n" not in exc.value.one_line()
+
+
+def test_upsampling_matches_sam_postprocess(refiner):
+    rng = np.random.default_rng(9)
+    m = refiner.mask_size
+    low = rng.normal(size=m).astype(np.float32)
+    h, w = 90, 150
+    nh, nw = refiner.input_size(h, w)
+    ref = refiner.model.postprocess_masks(torch.from_numpy(low)[None, None], (nh, nw), (h, w))[0, 0].numpy()
+    np.testing.assert_allclose(refiner.upsample(low, nh, nw, h, w), ref, atol=1e-3)

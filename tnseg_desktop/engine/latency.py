@@ -1,0 +1,125 @@
+"""Click-refinement latency (DESIGN.md section 6: medians after warm-up) with random full-size weights.
+
+- ``sam-vit-b`` / ``mobilesam``: one ``SamRefiner.refine`` on a frame whose
+  embedding is cached (prompt encoder + mask decoder + upsampling to the
+  frame), plus ``embed_ms``, the image encoder's time per frame;
+- ``tnseg-lite``: one ``LiteRefiner.refine`` (zoomed-in crop, one forward pass).
+
+The click is the typical correction: the current mask as prior, a positive
+click inside and a negative click outside it.
+
+Besides wall-clock medians, ``*_cpu_ms`` gives the process CPU time of the
+same calls: on a machine shared with other jobs the wall clock measures the
+queue for a core, while CPU time (with one torch thread) is what the call
+costs on an idle machine.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from tnseg_desktop.engine.refiner_base import Prompts, as_clicks
+
+FRAME_SHAPE = (600, 800)
+
+
+def synthetic_case(shape: tuple[int, int] = FRAME_SHAPE, seed: int = 0) -> tuple[np.ndarray, np.ndarray, Prompts]:
+    """An ultrasound-like frame (speckle, a dark round nodule), its mask, and a two-click correction."""
+    rng = np.random.default_rng(seed)
+    h, w = shape
+    frame = np.clip(rng.gamma(2.0, 40.0, size=shape), 0, 255).astype(np.uint8)
+    yy, xx = np.mgrid[:h, :w]
+    nodule = (yy - h * 0.45) ** 2 / (h * 0.12) ** 2 + (xx - w * 0.5) ** 2 / (w * 0.1) ** 2 < 1
+    frame[nodule] //= 3
+    prompts = Prompts(clicks=as_clicks([(int(h * 0.45), int(w * 0.5), True), (int(h * 0.1), int(w * 0.1), False)]))
+    return frame, nodule, prompts
+
+
+def _times_ms(fn: Callable[[], Any], n: int, warmup: int) -> tuple[list[float], list[float]]:
+    """(wall-clock ms, process CPU ms) per call."""
+    for _ in range(warmup):
+        fn()
+    wall, cpu = [], []
+    for _ in range(n):
+        c0, t0 = time.process_time(), time.perf_counter()
+        fn()
+        wall.append((time.perf_counter() - t0) * 1000.0)
+        cpu.append((time.process_time() - c0) * 1000.0)
+    return wall, cpu
+
+
+def _p95(values: list[float]) -> float:
+    return float(np.percentile(np.asarray(values), 95))
+
+
+def _lite_refiner(device: torch.device) -> Any:
+    from tnseg_desktop.model.lite import TnsegLite
+
+    torch.manual_seed(0)
+    model = TnsegLite()
+    try:
+        from tnseg_desktop.engine.lite_refiner import LiteRefiner
+    except ImportError:
+        LiteRefiner = None  # noqa: N806
+    if LiteRefiner is not None:
+        return LiteRefiner(model, device=str(device))
+    from tnseg_desktop.model.lite_predictor import LitePredictor
+
+    predictor = LitePredictor(model, device)
+
+    class _Crop:  # the refiner contract on top of the predictor, with a crop around the prior
+        def refine(self, frame: np.ndarray, prior: np.ndarray | None, prompts: Prompts) -> np.ndarray:
+            rows, cols = np.nonzero(prior) if prior is not None else (np.array([0]), np.array([0]))
+            pad = 40
+            crop = (int(rows.min()) - pad, int(cols.min()) - pad, int(rows.max()) + pad, int(cols.max()) + pad)
+            return predictor.refine_prob(frame, prior, prompts.clicks, crop=crop) >= 0.5
+
+    return _Crop()
+
+
+def _load_average() -> float | None:
+    try:
+        import os
+
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
+def measure_click_latency(model_name: str, device: torch.device | str = "cpu", n: int = 30, embed_n: int = 2, warmup: int = 3) -> dict[str, Any]:
+    """``{"click_refine_ms" (= median_ms), "p95_ms", "embed_ms", ...}`` for one refiner name."""
+    device = torch.device(device)
+    frame, prior, prompts = synthetic_case()
+    result: dict[str, Any] = {"model": model_name, "device": str(device), "n": n, "weights": "random", "frame": list(frame.shape), "threads": torch.get_num_threads()}
+    if model_name == "tnseg-lite":
+        refiner = _lite_refiner(device)
+        result["embed_ms"] = None
+    elif model_name in ("sam-vit-b", "mobilesam"):
+        from tnseg_desktop.engine.sam_refiner import SamRefiner
+        from tnseg_desktop.model.sam_adapter import SAM_WEIGHTS, build_sam
+
+        torch.manual_seed(0)
+        refiner = SamRefiner(build_sam(SAM_WEIGHTS[model_name].arch), name=model_name, device=device)
+        embeds, embeds_cpu = _times_ms(lambda: refiner.encode(frame), embed_n, warmup=1)
+        result["embed_ms"] = round(statistics.median(embeds), 1)
+        result["embed_cpu_ms"] = round(statistics.median(embeds_cpu), 1)
+        refiner.prepare(frame)
+    else:
+        raise ValueError(f"no click-latency benchmark for {model_name!r}")
+
+    def click() -> None:
+        refiner.refine(frame, prior, prompts)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+
+    times, cpu = _times_ms(click, n, warmup)
+    result["median_ms"] = result["click_refine_ms"] = round(statistics.median(times), 2)
+    result["p95_ms"] = round(_p95(times), 2)
+    result["click_cpu_ms"] = round(statistics.median(cpu), 2)
+    result["load_average"] = _load_average()
+    return result
