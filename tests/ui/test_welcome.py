@@ -98,7 +98,8 @@ def test_missing_shipped_model_is_said_plainly(qtbot, make_window, missing_model
 def test_help_models_opens_the_dialog_and_refreshes_the_welcome(qtbot, make_window, installed_models):
     window = make_window()
     welcome = _welcome(qtbot, window)
-    assert window.act_models in window.menuBar().actions()[-1].menu().actions()
+    help_menu = next(a.menu() for a in window.menuBar().actions() if a.text().replace("&", "") == "Help")
+    assert window.act_models in help_menu.actions()
     window.act_models.trigger()
     dialog = window.models_dialog
     assert isinstance(dialog, ModelsDialog)
