@@ -8,14 +8,16 @@ retraining starts, so that versions have a parent to roll back to.
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from tnseg_desktop.errors import UserFacingError
-from tnseg_desktop.model.safe_load import sha256_of
+from tnseg_desktop.paths import shipped_models_dir, user_models_dir
 from tnseg_desktop.store import AnnotationStore, ModelVersion
+
+if TYPE_CHECKING:
+    import torch
 
 SHIPPED_NAME = "tnseg-lite"
 
@@ -24,10 +26,21 @@ class VersionError(UserFacingError):
     """A model version that cannot be used."""
 
 
-def shipped_weights(name: str = SHIPPED_NAME) -> Path:
-    from tnseg_desktop.model.resolve import resolve_lite_weights
+def sha256_of(path: Path) -> str:
+    # here rather than model.safe_load's, which imports torch: the GUI checks versions before torch is loaded
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
-    return resolve_lite_weights(name)
+
+def shipped_weights(name: str = SHIPPED_NAME) -> Path:
+    """The shipped tnseg-lite file, found as the weights registry finds it (user folder first), without loading torch."""
+    for candidate in (user_models_dir() / f"{name}.safetensors", shipped_models_dir() / f"{name}.safetensors"):
+        if candidate.is_file():
+            return candidate
+    raise VersionError(f"the shipped model {name} is not installed; reinstall the application.", str(shipped_models_dir()))
 
 
 def ensure_base_version(store: AnnotationStore, name: str = SHIPPED_NAME, weights: str | Path | None = None) -> ModelVersion:

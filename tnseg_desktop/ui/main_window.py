@@ -30,6 +30,7 @@ from tnseg_desktop.ui.device_probe import DeviceProbe
 from tnseg_desktop.ui.display_controls import DisplayControls
 from tnseg_desktop.ui.info_panel import InfoPanel
 from tnseg_desktop.ui.messages import user_message
+from tnseg_desktop.ui.retrain_panel import install_training_ui
 from tnseg_desktop.ui.theme import CANVAS
 from tnseg_desktop.ui.transport_bar import TransportBar
 from tnseg_desktop.ui.window_state import save_window_state
@@ -69,6 +70,7 @@ class MainWindow(QMainWindow):
         self._build_actions()
         self._build_menus()
         self._build_status_bar()
+        install_training_ui(self)  # Training menu: retrain on my edits, model versions
 
         self._play_timer = QTimer(self)
         self._play_timer.setTimerType(Qt.TimerType.PreciseTimer)

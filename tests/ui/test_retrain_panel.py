@@ -1,0 +1,107 @@
+"""The retraining panels with a real worker process under QProcess: success, crash, cancel, roll-back."""
+
+from __future__ import annotations
+
+import pytest
+from training.retrain_support import fast_settings, store_with_edits
+
+from tnseg_desktop.paths import user_models_dir
+from tnseg_desktop.training.worker import FAULT_ENV
+from tnseg_desktop.ui.model_versions_panel import ModelVersionsPanel
+from tnseg_desktop.ui.retrain_panel import RetrainPanel
+
+WORKER_TIMEOUT_MS = 180_000
+
+
+@pytest.fixture
+def panel_for(qtbot, tmp_path):
+    made = []
+
+    def make(n=24, env=None, **settings):
+        store, _ = store_with_edits(tmp_path, n=n)
+        panel = RetrainPanel(store, fast_settings(**settings), extra_env=env)
+        qtbot.addWidget(panel)
+        panel.show()
+        made.append((panel, store))
+        return panel, store
+
+    yield make
+    for panel, store in made:
+        panel.shutdown()
+        store.close()
+
+
+def _open(qtbot, window, path="/fake/loop.dcm"):
+    window.open_path(path)
+    qtbot.waitUntil(lambda: window.displayed_index == 0, timeout=10_000)
+
+
+def test_button_shows_the_count_and_is_disabled_with_the_reason(panel_for):
+    panel, _ = panel_for(n=3)
+    assert not panel.button.isEnabled()
+    assert "3 new accepted frame(s)" in panel.summary.text() and "at least 5" in panel.summary.text()
+    assert not panel.start()
+
+
+def test_a_crashing_worker_is_reported_and_the_window_keeps_working(qtbot, make_window, fake_opener, panel_for):
+    window = make_window(fake_opener)
+    _open(qtbot, window)
+    panel, store = panel_for(env={FAULT_ENV: "crash-at-step:3"}, steps=1000)
+    assert panel.button.isEnabled() and "24 new accepted frame(s)" in panel.summary.text()
+    with qtbot.waitSignal(panel.finished, timeout=WORKER_TIMEOUT_MS) as finished:
+        assert panel.start()
+        assert panel.is_running() and panel.cancel_button.isVisible()
+        # the viewer goes on while the worker runs
+        for target in (1, 2, 3):
+            window.step(1)
+            qtbot.waitUntil(lambda t=target: window.displayed_index == t, timeout=10_000)
+    status, message = finished.args
+    assert status == "failed" and "fault injected" in message
+    assert panel.status.text() == "Training failed." and "fault injected" in panel.comparison.text()
+    assert not panel.is_running() and panel.button.isEnabled()
+    assert store.list_training_runs()[-1].status == "failed" and store.active_model_version().name == "tiny-base"
+    window.step(1)
+    qtbot.waitUntil(lambda: window.displayed_index == 4, timeout=10_000)
+
+
+def test_cancel_from_the_panel_leaves_no_model(qtbot, panel_for):
+    panel, store = panel_for(steps=100000)
+    steps = []
+    panel.progressed.connect(lambda e: steps.append(e) if e.get("event") == "step" else None)
+    with qtbot.waitSignal(panel.finished, timeout=WORKER_TIMEOUT_MS) as finished:
+        panel.start()
+        qtbot.waitUntil(lambda: len(steps) >= 1, timeout=WORKER_TIMEOUT_MS)
+        assert panel.status.text().startswith("Step")
+        panel.cancel()
+    assert finished.args[0] == "cancelled"
+    assert [v.name for v in store.list_model_versions()] == ["tiny-base"]
+    assert list(user_models_dir().glob("*.safetensors")) == []
+
+
+def test_retrain_promotes_and_the_versions_panel_rolls_back(qtbot, panel_for):
+    panel, store = panel_for()
+    with qtbot.waitSignal(panel.version_promoted, timeout=WORKER_TIMEOUT_MS) as promoted:
+        panel.start()
+    new_name = promoted.args[0]
+    assert "Your held-out frames" in panel.comparison.text() and "→" in panel.comparison.text()
+    assert store.active_model_version().name == new_name
+    assert not panel.button.isEnabled()  # nothing new since the new version
+
+    versions_panel = ModelVersionsPanel(store)
+    qtbot.addWidget(versions_panel)
+    assert [v.name for v in versions_panel.versions] == [new_name, "tiny-base"]
+    assert versions_panel.table.item(0, 1).text() == "active"
+    versions_panel.select("tiny-base")
+    with qtbot.waitSignal(versions_panel.version_activated) as activated:
+        versions_panel.use_button.click()
+    assert activated.args == ["tiny-base"]
+    assert store.active_model_version().name == "tiny-base"
+    assert versions_panel.table.item(1, 1).text() == "active"
+
+
+def test_window_has_the_training_menu_and_docks(make_window):
+    window = make_window()
+    titles = [a.text() for a in window.training_menu.actions()]
+    assert titles == ["&Retrain on My Edits…", "Model &Versions…"]
+    window.show_training_panel("versions")
+    assert window.training_docks["versions"].isVisible()

@@ -1,0 +1,373 @@
+"""The "Retrain on my edits" panel: start the worker process, follow its progress, cancel, show the verdict.
+
+The worker runs as a separate OS process under QProcess; its JSON lines arrive
+through the event loop, so the window stays fully usable while it trains. A
+crash of the worker is reported here and nowhere else.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable
+
+from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Signal
+from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
+
+from tnseg_desktop.store import AnnotationStore, TrainingRun
+from tnseg_desktop.training import retrain, versions
+from tnseg_desktop.training.job import Job
+from tnseg_desktop.ui.messages import user_message
+
+log = logging.getLogger(__name__)
+
+KILL_AFTER_MS = 15000  # a worker that ignores SIGTERM this long is killed
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}"
+
+
+def describe_plan(plan: retrain.RetrainPlan) -> str:
+    if not plan.ready:
+        return plan.reason
+    return (f"{plan.n_new} new accepted frame(s) since {plan.base_name} ({len(plan.new_train)} to train on, "
+            f"{len(plan.new_val)} held aside to check the result). About {plan.estimated_minutes:.0f} min.")
+
+
+def describe_progress(event: dict[str, Any]) -> str:
+    parts = [f"Step {event.get('step', 0)}"]
+    if event.get("loss") is not None:
+        parts.append(f"loss {event['loss']:.3f}")
+    eta = event.get("eta_s")
+    if eta is not None:
+        parts.append(f"about {eta / 60:.1f} min left" if eta >= 60 else f"about {eta:.0f} s left")
+    if event.get("val_dice") is not None:
+        parts.append(f"check Dice {_pct(event['val_dice'])}")
+    return " · ".join(parts)
+
+
+def describe_result(result: retrain.RetrainResult) -> str:
+    d = result.decision
+    if d is None:
+        return result.message
+    counts = result.version.data_counts if result.version else {}
+    lines = [f"Your held-out frames ({counts.get('val_user', '?')}): Dice {_pct(d.user_before)} → {_pct(d.user_after)}"]
+    if d.base_before is not None:
+        lines.append(f"Base validation set ({counts.get('val_base', '?')}): Dice {_pct(d.base_before)} → {_pct(d.base_after)}")
+    lines.append(result.message)
+    return "\n".join(lines)
+
+
+class RetrainPanel(QWidget):
+    """Button, counts, progress with Cancel, and the before/after comparison of the last run."""
+
+    started = Signal(str)  # name the new version will get
+    progressed = Signal(dict)  # every worker event
+    finished = Signal(str, str)  # status ("promoted", "rejected", "cancelled", "failed"), message
+    version_promoted = Signal(str)
+
+    def __init__(self, store: AnnotationStore | Callable[[], AnnotationStore], settings: retrain.RetrainSettings | None = None,
+                 extra_env: dict[str, str] | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._store_source = store
+        self.settings = settings or retrain.RetrainSettings()
+        self.extra_env = dict(extra_env or {})
+        self.process: QProcess | None = None
+        self.plan: retrain.RetrainPlan | None = None
+        self.last_result: retrain.RetrainResult | None = None
+        self._run: TrainingRun | None = None
+        self._job: Job | None = None
+        self._events: list[dict[str, Any]] = []
+        self._buffer = b""
+        self._cancel_requested = False
+
+        self.summary = QLabel("")
+        self.summary.setWordWrap(True)
+        self.button = QPushButton("Retrain on my edits")
+        self.button.clicked.connect(self.start)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setTextVisible(False)
+        self.status = QLabel("")
+        self.status.setWordWrap(True)
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+        self.comparison = QLabel("")
+        self.comparison.setWordWrap(True)
+        self.comparison.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        row = QHBoxLayout()
+        row.addWidget(self.progress, 1)
+        row.addWidget(self.cancel_button)
+        layout = QVBoxLayout(self)
+        layout.addWidget(self.summary)
+        layout.addWidget(self.button)
+        layout.addLayout(row)
+        layout.addWidget(self.status)
+        layout.addWidget(self.comparison)
+        layout.addStretch(1)
+        self._set_running(False)
+
+        self._refresh_timer = QTimer(self)
+        self._refresh_timer.timeout.connect(self.refresh)
+        self._refresh_timer.start(10000)
+        self.refresh()
+
+    # --- state ---------------------------------------------------------------------
+    @property
+    def store(self) -> AnnotationStore:
+        return self._store_source if isinstance(self._store_source, AnnotationStore) else self._store_source()
+
+    def is_running(self) -> bool:
+        return self.process is not None
+
+    def _set_running(self, running: bool) -> None:
+        self.progress.setVisible(running)
+        self.cancel_button.setVisible(running)
+        self.cancel_button.setEnabled(running)
+        if running:
+            self.button.setEnabled(False)
+
+    def refresh(self) -> None:
+        """Re-count the new accepted frames; the button is enabled only when a run can start."""
+        if self.is_running() or (self.plan is not None and not self.isVisible()):
+            return
+        try:
+            self.plan = retrain.plan_retrain(self.store, self.settings)
+            text, ready = describe_plan(self.plan), self.plan.ready
+        except Exception as exc:  # a locked store must not break the panel
+            text, ready = user_message(exc, "The accepted frames could not be counted"), False
+        self.summary.setText(text)
+        self.button.setEnabled(ready)
+        self.button.setToolTip("" if ready else text)
+
+    # --- running ---------------------------------------------------------------------
+    def start(self) -> bool:
+        """Start the worker on the accepted frames; False (with the reason shown) when it cannot start."""
+        if self.is_running():
+            return False
+        try:
+            store = self.store
+            plan = retrain.plan_retrain(store, self.settings)
+            if not plan.ready:
+                self.summary.setText(plan.reason)
+                return False
+            self._run, self._job, job_path = retrain.start_run(store, plan, self.settings)
+        except Exception as exc:
+            self.status.setText(user_message(exc, "Retraining could not start"))
+            return False
+        self._events, self._buffer, self._cancel_requested = [], b"", False
+        proc = QProcess(self)
+        env = QProcessEnvironment.systemEnvironment()
+        for k, v in self.extra_env.items():
+            env.insert(k, v)
+        proc.setProcessEnvironment(env)
+        proc.setStandardErrorFile(self._run.log_path, QProcess.OpenModeFlag.Append)
+        proc.readyReadStandardOutput.connect(self._read_output)
+        proc.finished.connect(self._on_finished)
+        proc.errorOccurred.connect(self._on_process_error)
+        self.process = proc
+        self.progress.setValue(0)
+        self.status.setText("Starting the training process…")
+        self.comparison.setText("")
+        self._set_running(True)
+        cmd = retrain.worker_command(job_path)
+        proc.start(cmd[0], cmd[1:])
+        self.started.emit(self._job.output_name)
+        return True
+
+    def cancel(self) -> None:
+        """SIGTERM: the worker stops at the next step and writes nothing."""
+        if self.process is None:
+            return
+        self._cancel_requested = True
+        self.cancel_button.setEnabled(False)
+        self.status.setText("Cancelling…")
+        self.process.terminate()
+        proc = self.process
+        QTimer.singleShot(KILL_AFTER_MS, lambda: proc.kill() if self.process is proc else None)
+
+    def _read_output(self) -> None:
+        if self.process is None:
+            return
+        self._buffer += bytes(self.process.readAllStandardOutput())
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            event = retrain.parse_line(line)
+            if event is not None:
+                self._on_event(event)
+
+    def _on_event(self, event: dict[str, Any]) -> None:
+        self._events.append(event)
+        kind = event.get("event")
+        if kind in ("step", "val"):
+            elapsed, eta = event.get("elapsed_s"), event.get("eta_s")
+            if elapsed is not None and eta is not None and elapsed + eta > 0:
+                self.progress.setValue(int(1000 * elapsed / (elapsed + eta)))
+            if kind == "step" or not self.status.text().startswith("Step"):
+                self.status.setText(describe_progress(event))
+        elif kind == "phase":
+            labels = {"evaluating-base": "Checking the current model…", "training": "Training…",
+                      "evaluating": "Checking the new model…", "saving": "Saving the new model…"}
+            self.status.setText(labels.get(event.get("phase"), ""))
+        elif kind == "data" and event.get("skipped"):
+            self.status.setText(f"{len(event['skipped'])} frame(s) could not be read and are left out.")
+        self.progressed.emit(event)
+
+    def _on_process_error(self, error: QProcess.ProcessError) -> None:
+        if error == QProcess.ProcessError.FailedToStart:
+            self._complete(127)
+
+    def _on_finished(self, exit_code: int, exit_status: QProcess.ExitStatus) -> None:
+        self._read_output()
+        crashed = exit_status == QProcess.ExitStatus.CrashExit
+        self._complete(-1 if crashed and exit_code == 0 else exit_code)
+
+    def _complete(self, exit_code: int) -> None:
+        proc, self.process = self.process, None
+        if proc is None or self._run is None or self._job is None:
+            return
+        tail = self._buffer
+        if tail.strip():
+            event = retrain.parse_line(tail)
+            if event is not None:
+                self._events.append(event)
+        outcome = retrain.WorkerOutcome(exit_code, list(self._events))
+        try:
+            result = retrain.finish_run(self.store, self._run, self._job, outcome, self._cancel_requested, self.settings)
+        except Exception as exc:
+            log.warning("recording the training run failed: %s", exc)
+            self.status.setText(user_message(exc, "The training result could not be recorded"))
+            self._set_running(False)
+            self.finished.emit("failed", self.status.text())
+            return
+        finally:
+            proc.deleteLater()
+        self.last_result = result
+        self._set_running(False)
+        self.status.setText({"promoted": "Finished: the new model is in use.", "rejected": "Finished: the new model was not better.",
+                             "cancelled": "Cancelled.", "failed": "Training failed."}[result.status])
+        self.comparison.setText(describe_result(result))
+        self.refresh()
+        if result.status == "promoted" and result.version is not None:
+            self.version_promoted.emit(result.version.name)
+        self.finished.emit(result.status, result.message)
+
+    def shutdown(self, wait_ms: int = 5000) -> None:
+        """On quit: cancel a running worker and record the run as cancelled."""
+        self._refresh_timer.stop()
+        proc = self.process
+        if proc is None:
+            return
+        self._cancel_requested = True
+        proc.terminate()
+        if not proc.waitForFinished(wait_ms):
+            proc.kill()
+            proc.waitForFinished(2000)
+        if self.process is proc:
+            self._complete(proc.exitCode())
+
+
+# --- the window hook: a Training menu, the two panels as docks, hot swap on a new version ---------------
+
+
+def _model_device(models: Any) -> Any:
+    for obj in (getattr(models, "auto", None), getattr(models, "refiner", None)):
+        dev = getattr(obj, "device", None) or getattr(getattr(obj, "predictor", None), "device", None)
+        if dev is not None:
+            return dev
+    return "cpu"
+
+
+def apply_version_to_window(window: Any, store: AnnotationStore, name: str) -> bool:
+    """Hot-swap the window's editing session (and the models its next cine gets) to version ``name``."""
+    controller = getattr(window, "editing", None)
+    if controller is None:
+        return False
+    from tnseg_desktop.engine.lite_refiner import LiteRefiner
+    from tnseg_desktop.model.lite_predictor import LitePredictor
+
+    models = controller.models
+    device = _model_device(models)
+    predictor = LitePredictor(versions.load_version(store, name, device), device)
+    if models.auto is None or models.auto_name == versions.SHIPPED_NAME or isinstance(models.auto, (LitePredictor, LiteRefiner)):
+        models.auto = predictor
+    if models.refiner is None or isinstance(models.refiner, LiteRefiner):
+        models.refiner = LiteRefiner(predictor)
+    if controller.session is not None:
+        versions.hot_swap(controller.session, predictor.model, device)
+    return True
+
+
+def install_training_ui(window: Any) -> None:
+    """Add Training › Retrain on My Edits… / Model Versions… to ``window``; the panels open as docks."""
+    from PySide6.QtGui import QAction
+    from PySide6.QtWidgets import QApplication, QDockWidget
+
+    from tnseg_desktop.ui.model_versions_panel import ModelVersionsPanel
+
+    own: dict[str, AnnotationStore] = {}
+
+    def store() -> AnnotationStore:
+        shared = getattr(getattr(window, "editing", None), "store", None)
+        if shared is not None:
+            return shared
+        if "store" not in own:
+            own["store"] = AnnotationStore()
+        return own["store"]
+
+    docks: dict[str, QDockWidget] = {}
+
+    def on_version(name: str) -> None:
+        try:
+            apply_version_to_window(window, store(), name)
+            window.statusBar().showMessage(f"Now using model {name}.", 8000)
+        except Exception as exc:
+            window.statusBar().showMessage(user_message(exc, "The new model could not be loaded"), 8000)
+        if "versions" in docks:
+            docks["versions"].widget().refresh()
+
+    def dock(key: str) -> QDockWidget:
+        if key not in docks:
+            if key == "retrain":
+                panel: QWidget = RetrainPanel(store)
+                panel.version_promoted.connect(on_version)
+                app = QApplication.instance()
+                if app is not None:
+                    app.aboutToQuit.connect(panel.shutdown)
+                title = "Retrain on My Edits"
+            else:
+                panel = ModelVersionsPanel(store)
+                panel.version_activated.connect(on_version)
+                title = "Model Versions"
+            d = QDockWidget(title, window)
+            d.setObjectName(f"dock-{key}")
+            d.setWidget(panel)
+            window.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, d)
+            docks[key] = d
+        return docks[key]
+
+    def show(key: str) -> None:
+        d = dock(key)
+        d.show()
+        d.raise_()
+        d.widget().refresh()
+
+    window.destroyed.connect(lambda *_: own["store"].close() if "store" in own else None)
+    window.training_docks = docks
+    window.show_training_panel = show
+    act_retrain = QAction("&Retrain on My Edits…", window)
+    act_retrain.triggered.connect(lambda: show("retrain"))
+    act_versions = QAction("Model &Versions…", window)
+    act_versions.triggered.connect(lambda: show("versions"))
+    bar = window.menuBar()
+    help_action = next((a for a in bar.actions() if a.text().replace("&", "") == "Help"), None)
+    menu = bar.addMenu("&Training") if help_action is None else None
+    if menu is None:
+        from PySide6.QtWidgets import QMenu
+
+        menu = QMenu("&Training", bar)
+        bar.insertMenu(help_action, menu)
+    menu.addAction(act_retrain)
+    menu.addAction(act_versions)
+    window.training_menu = menu
