@@ -142,3 +142,20 @@ def test_remove_and_trained_versions(qtbot, dialog, registry_dir):
         dialog.remove_selected()
     assert not (user_models_dir() / "test_net.safetensors").exists()
     assert _status(dialog, "test-net") == "missing"
+
+
+def test_cancel_stops_an_import_and_leaves_nothing(qtbot, dialog, registry_dir, tmp_path, monkeypatch):
+    import tnseg_desktop.model.registry as registry
+
+    monkeypatch.setattr(registry, "CHUNK", 1024)  # many small steps, so Cancel lands mid-copy
+    big = tmp_path / "big.safetensors"
+    big.write_bytes(b"\0" * (8 << 20))
+
+    def start():
+        dialog.import_files([str(big)])
+        assert dialog.cancel_button.isVisibleTo(dialog)
+        dialog.cancel_button.click()
+
+    ok, text = _run(qtbot, dialog, start)
+    assert not ok and text.startswith("Cancelled"), text
+    assert not list(user_models_dir().glob(".import-*"))  # the partial copy was deleted
