@@ -122,3 +122,22 @@ def test_too_few_frames_disable_retraining_with_a_reason(tmp_path):
     store, _ = store_with_edits(tmp_path, n=4)
     plan = retrain.plan_retrain(store, fast_settings())
     assert not plan.ready and "4 new accepted frame(s)" in plan.reason and "at least 5" in plan.reason
+
+
+def test_a_stop_file_cancels_where_there_are_no_signals(tmp_path):
+    store, _ = store_with_edits(tmp_path, n=20)
+    settings = fast_settings(steps=100000)
+    run, job, job_path = retrain.start_run(store, retrain.plan_retrain(store, settings), settings)
+    asked = []
+
+    def on_event(e):
+        if e["event"] == "step" and not asked:
+            retrain.request_stop(job_path, lambda: asked.append(True))  # no SIGTERM sent: only the file
+
+    outcome = retrain.run_worker(job_path, on_event)
+    assert asked and outcome.exit_code == EXIT_CANCELLED
+    assert retrain.finish_run(store, run, job, outcome).status == "cancelled"
+    assert _models_on_disk() == []
+    # the next attempt at the same version name is not cancelled by the old file
+    _, _, again = retrain.start_run(store, retrain.plan_retrain(store, settings), settings)
+    assert again == job_path and not (job_path.parent / "STOP").exists()

@@ -145,6 +145,11 @@ class Job:
         }
 
 
+def stop_file_for(job_path: str | Path) -> Path:
+    """Creating this file asks the worker to stop (portable: Windows has no SIGTERM for console programs)."""
+    return Path(job_path).with_name("STOP")
+
+
 def write_job(job: Job, path: str | Path) -> Path:
     """Write atomically, so the worker never reads half a job."""
     path = Path(path)

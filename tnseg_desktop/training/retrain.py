@@ -34,6 +34,7 @@ from tnseg_desktop.training.job import (
     Job,
     frame_key,
     is_validation_frame,
+    stop_file_for,
     write_job,
 )
 
@@ -266,6 +267,7 @@ def start_run(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettin
                                     last_edit_id=plan.last_edit_id, log_path=str(run_dir / "worker.log"))
     job.run_id = run.id
     write_job(job, job_path)
+    stop_file_for(job_path).unlink(missing_ok=True)  # left by a cancelled earlier attempt at the same version
     return run, job, job_path
 
 
@@ -326,6 +328,15 @@ def finish_run(store: AnnotationStore, run: TrainingRun, job: Job, outcome: Work
 # --- running the worker without Qt ---------------------------------------------------------------------
 
 
+def request_stop(job_path: str | Path, terminate: Callable[[], None]) -> None:
+    """Ask the worker to stop: the STOP file (works everywhere) and SIGTERM (immediate where it exists)."""
+    try:
+        stop_file_for(job_path).touch()
+    except OSError:
+        pass
+    terminate()
+
+
 def worker_command(job_path: str | Path) -> list[str]:
     return [sys.executable, "-m", "tnseg_desktop.training.worker", str(job_path)]
 
@@ -363,7 +374,7 @@ def run_worker(job_path: str | Path, on_event: Callable[[Event], None] | None = 
             def watch() -> None:
                 while proc.poll() is None:
                     if cancel.wait(0.2):
-                        proc.terminate()
+                        request_stop(job_path, proc.terminate)
                         return
 
             watcher = threading.Thread(target=watch, daemon=True)

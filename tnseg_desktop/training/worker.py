@@ -27,10 +27,11 @@ import signal
 import sys
 import time
 import traceback
+from pathlib import Path
 from typing import Any, Callable, TextIO
 
 from tnseg_desktop.errors import UserFacingError
-from tnseg_desktop.training.job import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Job, read_job
+from tnseg_desktop.training.job import EXIT_CANCELLED, EXIT_FAILED, EXIT_OK, Job, read_job, stop_file_for
 
 # test hook: "crash-at-step:N" raises inside training, "exit-at-step:N" dies without a final line
 FAULT_ENV = "TNSEG_WORKER_FAULT"
@@ -61,8 +62,11 @@ def _jsonable(value: Any) -> Any:
 
 
 class StopFlag:
-    def __init__(self) -> None:
+    """Set by SIGTERM/SIGINT, or by a STOP file next to the job (how the app cancels where there are no signals)."""
+
+    def __init__(self, stop_file: Path | None = None) -> None:
         self.requested = False
+        self.stop_file = stop_file
 
     def install(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -72,6 +76,8 @@ class StopFlag:
         self.requested = True
 
     def __call__(self) -> bool:
+        if not self.requested and self.stop_file is not None and self.stop_file.exists():
+            self.requested = True
         return self.requested
 
 
@@ -207,11 +213,11 @@ def main(argv: list[str] | None = None) -> int:
     # stray prints from libraries must not corrupt the JSON-line protocol
     emit = Emitter(sys.stdout)
     sys.stdout = sys.stderr
-    stop = StopFlag()
-    stop.install()
     if len(args) != 1:
         emit({"event": "error", "kind": "user", "message": "usage: python -m tnseg_desktop.training.worker JOB.json"})
         return EXIT_FAILED
+    stop = StopFlag(stop_file_for(args[0]))
+    stop.install()
     try:
         job = read_job(args[0])
         record = run_job(job, emit, stop)
@@ -221,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
         emit({"event": "cancelled"})
         return EXIT_CANCELLED
     except BaseException as exc:  # noqa: BLE001 -- everything is reported to the app, nothing propagates
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)) and stop():
+        if stop():
+            # work interrupted by the user's stop request may fail on its way out; that is still a cancel
+            traceback.print_exc(file=sys.stderr)
             emit({"event": "cancelled"})
             return EXIT_CANCELLED
         traceback.print_exc(file=sys.stderr)

@@ -77,6 +77,7 @@ class RetrainPanel(QWidget):
         self.last_result: retrain.RetrainResult | None = None
         self._run: TrainingRun | None = None
         self._job: Job | None = None
+        self._job_path = ""
         self._events: list[dict[str, Any]] = []
         self._buffer = b""
         self._cancel_requested = False
@@ -152,7 +153,7 @@ class RetrainPanel(QWidget):
             if not plan.ready:
                 self.summary.setText(plan.reason)
                 return False
-            self._run, self._job, job_path = retrain.start_run(store, plan, self.settings)
+            self._run, self._job, self._job_path = retrain.start_run(store, plan, self.settings)
         except Exception as exc:
             self.status.setText(user_message(exc, "Retraining could not start"))
             return False
@@ -171,7 +172,7 @@ class RetrainPanel(QWidget):
         self.status.setText("Starting the training process…")
         self.comparison.setText("")
         self._set_running(True)
-        cmd = retrain.worker_command(job_path)
+        cmd = retrain.worker_command(self._job_path)
         proc.start(cmd[0], cmd[1:])
         self.started.emit(self._job.output_name)
         return True
@@ -183,7 +184,7 @@ class RetrainPanel(QWidget):
         self._cancel_requested = True
         self.cancel_button.setEnabled(False)
         self.status.setText("Cancelling…")
-        self.process.terminate()
+        retrain.request_stop(self._job_path, self.process.terminate)
         proc = self.process
         QTimer.singleShot(KILL_AFTER_MS, lambda: proc.kill() if self.process is proc else None)
 
@@ -260,7 +261,7 @@ class RetrainPanel(QWidget):
         if proc is None:
             return
         self._cancel_requested = True
-        proc.terminate()
+        retrain.request_stop(self._job_path, proc.terminate)
         if not proc.waitForFinished(wait_ms):
             proc.kill()
             proc.waitForFinished(2000)
