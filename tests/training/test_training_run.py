@@ -1,0 +1,84 @@
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from tnseg_desktop.model.lite_predictor import LitePredictor
+from tnseg_desktop.training.data import load_folder
+from tnseg_desktop.training.evaluate import evaluate_probs
+from tnseg_desktop.training.trainer import LiteTrainer, TrainConfig, TrainingStopped
+
+
+@pytest.fixture(scope="module")
+def eight_frames(shared_data):
+    samples = load_folder(shared_data / "ddti" / "train")[:8]
+    assert len(samples) == 8
+    return samples
+
+
+def _cfg(**kw):
+    base = dict(size=64, batch=4, lr=3e-3, steps=60, warmup=5, val_every=1000, p_auto=1.0, aug_strength=0.0, base_channels=8, head_hidden=16)
+    base.update(kw)
+    return TrainConfig(**base)
+
+
+def test_short_training_lowers_loss_and_raises_train_dice(eight_frames):
+    losses = []
+    trainer = LiteTrainer(_cfg(), eight_frames, progress=lambda r: losses.append(r["loss"]) if r.get("event") == "step" else None)
+    before = evaluate_probs(LitePredictor(trainer.model.eval()).auto_probs, eight_frames)["dice_mean"]
+    trainer.model.train()
+    trainer.run()
+    after = evaluate_probs(LitePredictor(trainer.model).auto_probs, eight_frames)["dice_mean"]
+    assert losses[-1] < 0.8 * losses[0]
+    assert after > before
+
+
+def test_interactive_samples_run_and_stop_flag_raises(eight_frames):
+    calls = {"n": 0}
+
+    def stop():
+        calls["n"] += 1
+        return calls["n"] > 3
+
+    trainer = LiteTrainer(_cfg(p_auto=0.0, max_click_rounds=2, aug_strength=1.0, steps=100), eight_frames, should_stop=stop)
+    with pytest.raises(TrainingStopped) as info:
+        trainer.run()
+    ckpt = info.value.checkpoint
+    assert ckpt["step"] == trainer.step and 0 < trainer.step < 100
+
+
+def test_best_validation_weights_are_kept(eight_frames):
+    trainer = LiteTrainer(_cfg(steps=20, val_every=10), eight_frames[:6], val=eight_frames[6:])
+    result = trainer.run()
+    assert result["best_val_dice"] is not None
+    final = evaluate_probs(LitePredictor(trainer.model).auto_probs, eight_frames[6:])["dice_mean"]
+    assert final == pytest.approx(result["best_val_dice"], abs=1e-6)
+
+
+def test_train_and_eval_cli_end_to_end(tmp_path, shared_data):
+    root = tmp_path / "data"
+    (root / "images").mkdir(parents=True)
+    (root / "masks").mkdir()
+    src = shared_data / "ddti" / "train"
+    ids = sorted(p.stem for p in (src / "images").glob("*.png"))[:6]
+    for i in ids:
+        (root / "images" / f"{i}.png").write_bytes((src / "images" / f"{i}.png").read_bytes())
+        (root / "masks" / f"{i}.png").write_bytes((src / "masks" / f"{i}.png").read_bytes())
+    out = tmp_path / "m.safetensors"
+    r = subprocess.run([sys.executable, "-m", "tnseg_desktop", "train", "--data", str(root), "--val", str(root), "--out", str(out), "--steps", "6", "--size", "64", "--batch", "2", "--val-every", "3"], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert out.is_file()
+    js = tmp_path / "eval.json"
+    r = subprocess.run([sys.executable, "-m", "tnseg_desktop", "eval", "--data", str(root), "--model", str(out), "--json", str(js)], capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    res = json.loads(js.read_text())
+    assert res["n"] == 6 and len(res["per_image"]) == 6
+    assert res["dice_mean"] == pytest.approx(np.mean([p["dice"] for p in res["per_image"]]))
+
+
+def test_eval_on_a_folder_without_images_gives_one_line(tmp_path):
+    r = subprocess.run([sys.executable, "-m", "tnseg_desktop", "eval", "--data", str(tmp_path), "--json", str(tmp_path / "o.json")], capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    assert len(r.stderr.strip().splitlines()) == 1 and "images/" in r.stderr
