@@ -153,6 +153,10 @@ def collect(device: torch.device, repeats: int = 5, clip_repeats: int = 3) -> di
 def run_bench(args: argparse.Namespace) -> int:
     from tnseg_desktop.model.device import choose_device
 
+    if getattr(args, "threads", None):
+        import torch
+
+        torch.set_num_threads(int(args.threads))
     device = choose_device(getattr(args, "device", "auto"))
     result = collect(device)
     out = Path(args.json_out)

@@ -120,6 +120,7 @@ def build_command_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="timing benchmarks of loading and the models")
     p.add_argument("--json", required=True, dest="json_out")
+    p.add_argument("--threads", type=int, default=None, help="CPU threads for torch (default: torch's choice)")
     _add_device(p)
     _add_common(p)
 
