@@ -32,7 +32,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import cv2  # noqa: E402
 import torch  # noqa: E402
 
 from tnseg_desktop.io import open_source  # noqa: E402
@@ -130,6 +129,7 @@ def main() -> int:
     ap.add_argument("--base-minutes", type=float, default=8.0)
     ap.add_argument("--retrain-minutes", type=float, default=8.0)
     ap.add_argument("--scratch-minutes", type=float, default=None, help="default: base + retrain minutes (the same compute)")
+    ap.add_argument("--base-weights", default=None, help="reuse a base model trained by an earlier run (skips step 2)")
     ap.add_argument("--retrain-lr", type=float, default=None, help="default: the app's fine-tuning learning rate")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
@@ -153,9 +153,14 @@ def main() -> int:
     base_val = load_folder(replay / "val")
     test = load_folder(data / "val")[: args.limit_val]
 
-    log(f"base: training on {len(base_train)} frames for {args.base_minutes} min")
-    base_model, base_min = train_from_scratch(base_train, base_val, cfg_for(args, args.base_minutes, 2e-3))
-    base_path = save_lite(base_model, work / "bench-base.safetensors", {"bench": "retrain_gain base"})
+    if args.base_weights:
+        base_model = load_lite(args.base_weights)
+        base_min = float(base_model.info.get("minutes", 0.0))
+        log(f"base: reusing {args.base_weights}")
+    else:
+        log(f"base: training on {len(base_train)} frames for {args.base_minutes} min")
+        base_model, base_min = train_from_scratch(base_train, base_val, cfg_for(args, args.base_minutes, 2e-3))
+    base_path = save_lite(base_model, work / "bench-base.safetensors", {"bench": "retrain_gain base", "minutes": base_min})
     dice_before = dice_on(base_model, test)
     log(f"base Dice on val {dice_before:.4f}")
 
@@ -188,11 +193,13 @@ def main() -> int:
     log(f"after retrain ({result.status}): Dice on val {dice_after:.4f} ({retrain_wall:.1f} min)")
 
     scratch_minutes = args.scratch_minutes if args.scratch_minutes is not None else base_min + args.retrain_minutes
-    all_train = base_train + load_folder(link_folder(pairs, user_ids, work / "user_folder"))
-    log(f"scratch: training on {len(all_train)} frames for {scratch_minutes:.1f} min")
-    scratch_model, scratch_min = train_from_scratch(all_train, base_val, cfg_for(args, scratch_minutes, 2e-3))
-    dice_scratch = dice_on(scratch_model, test)
-    log(f"scratch Dice on val {dice_scratch:.4f}")
+    scratch = None
+    if scratch_minutes > 0:
+        all_train = base_train + load_folder(link_folder(pairs, user_ids, work / "user_folder"))
+        log(f"scratch: training on {len(all_train)} frames for {scratch_minutes:.1f} min")
+        scratch_model, scratch_min = train_from_scratch(all_train, base_val, cfg_for(args, scratch_minutes, 2e-3))
+        scratch = {"frames": len(all_train), "dice": round(dice_on(scratch_model, test), 4), "minutes": round(scratch_min, 2)}
+        log(f"scratch Dice on val {scratch['dice']:.4f}")
 
     gate = new_version.metrics.get("gate", {})
     out = {
@@ -210,7 +217,8 @@ def main() -> int:
         "retrain_steps": new_version.metrics.get("steps"),
         "promoted": result.status == "promoted",
         "gate": gate,
-        "scratch_200": {"frames": len(all_train), "dice": round(dice_scratch, 4), "minutes": round(scratch_min, 2)},
+        "retrain_config": settings.train_config,
+        "scratch_200": scratch,
         "command": "python bench/retrain_gain.py " + " ".join(sys.argv[1:]),
     }
     Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)

@@ -6,7 +6,13 @@ frames; gradients are averaged across processes during the backward pass (one
 all-reduce per parameter as its gradient is ready), so every process takes the
 same optimizer step and the weights stay identical. Stop and budget decisions
 are agreed by all processes, so none waits alone in a collective. Only rank 0
-reports progress and writes the model.
+reports progress and writes the model. Validation runs on every process (the
+sets are small); only rank 0's result is kept.
+
+Moving training to a server: ``training.server_job.pack_job`` writes a
+self-contained job folder; run it there with
+``torchrun --nproc_per_node N -m tnseg_desktop.training.worker job.json > progress.jsonl``
+and bring the folder back to ``server_job.import_result``.
 """
 
 from __future__ import annotations

@@ -134,6 +134,19 @@ class Job:
             raise JobError("the job sets no budget (steps or minutes).", where)
         return job
 
+    def resolve_paths(self, root: Path) -> "Job":
+        """Relative paths (a job packed to run on another machine) are relative to the job file's folder."""
+        def absolute(p: str) -> str:
+            return p if Path(p).is_absolute() else str(root / p)
+
+        self.base_weights = absolute(self.base_weights)
+        self.output_weights = absolute(self.output_weights)
+        for ref in (*self.train, *self.val_user, *self.val_base):
+            for k in ("image", "mask"):
+                if k in ref:
+                    ref[k] = absolute(str(ref[k]))
+        return self
+
     def counts(self) -> dict[str, int]:
         """How many frames of each kind the job uses (kept with the version as its data counts)."""
         user_train = sum(1 for f in self.train if f.get("origin") == "user")
@@ -175,4 +188,4 @@ def read_job(path: str | Path) -> Job:
         raise JobError(f"cannot read the job file ({exc}).", str(p)) from None
     if not isinstance(data, dict):
         raise JobError("the job file does not hold a JSON object.", str(p))
-    return Job.from_json(data, str(p))
+    return Job.from_json(data, str(p)).resolve_paths(p.resolve().parent)
