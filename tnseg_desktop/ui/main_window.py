@@ -63,6 +63,9 @@ class MainWindow(QMainWindow):
         self.last_message_box: QMessageBox | None = None
         self.error_dialogs = True
         self.remember_layout = False  # the interactive app saves size and split on close
+        self.cine: CineSource | None = None  # the open source (thread-safe frame access for editing)
+        # each returns False to keep the window open (e.g. the user cancelled over unaccepted edits)
+        self.close_guards: list = []
 
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)
@@ -109,6 +112,7 @@ class MainWindow(QMainWindow):
         v.setSpacing(0)
         v.addWidget(self.view_stack, 1)
         v.addWidget(self.transport)
+        self._viewer_layout = v
 
         self.info_panel = InfoPanel()
         self.display_controls = DisplayControls()
@@ -121,6 +125,7 @@ class MainWindow(QMainWindow):
         display_box = _group("Display", self.display_controls)
         s.addWidget(display_box)
         s.addStretch(1)
+        self._side_layout = s
         scroll = QScrollArea()
         scroll.setWidget(side)
         scroll.setWidgetResizable(True)
@@ -247,6 +252,7 @@ class MainWindow(QMainWindow):
         if self._feed is not None:
             self._retire(self._feed)
         self._feed = feed
+        self.cine = cine
         self._meta = cine.meta
         self._n_frames = len(cine)
         self._wanted = self._displayed = -1
@@ -407,6 +413,22 @@ class MainWindow(QMainWindow):
         box.open()  # not exec(): no nested event loop, decoding and playback go on
         self.last_message_box = box
 
+    # --- extension points (editing, retraining) ---------------------------
+    def add_side_widget(self, title: str, widget: QWidget, before_display: bool = False) -> QWidget:
+        """Add a titled group to the side panel (above Display when ``before_display``)."""
+        box = _group(title, widget)
+        index = 1 if before_display else self._side_layout.count() - 1  # after the info panel / before the stretch
+        self._side_layout.insertWidget(index, box)
+        return box
+
+    def add_banner(self, widget: QWidget) -> None:
+        """Show ``widget`` as a full-width strip above the image."""
+        self._viewer_layout.insertWidget(0, widget)
+
+    def cached_frame(self, index: int) -> np.ndarray | None:
+        """The decoded frame if the background decoder has it (never blocks)."""
+        return self._feed.frame(index) if self._feed is not None else None
+
     # --- small things -----------------------------------------------------
     def _set_source_actions_enabled(self, enabled: bool) -> None:
         self.display_controls.setEnabled(enabled)
@@ -482,6 +504,9 @@ class MainWindow(QMainWindow):
         self._opening = self._feed = None
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
+        if not all(guard() for guard in list(self.close_guards)):
+            event.ignore()
+            return
         if self.remember_layout:
             save_window_state(self, self.splitter)
         self.shutdown()

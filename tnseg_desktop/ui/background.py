@@ -1,0 +1,120 @@
+"""Running work off the GUI thread and getting results back on it.
+
+A :class:`Worker` owns one thread, so jobs given to it run one after another
+in the order given (model passes must not race each other for the CPU, and
+store writes must keep their order). Results, errors and progress come back
+through Qt signals, which queue them onto the GUI thread.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from typing import Any, Callable
+
+from PySide6.QtCore import QObject, Signal
+
+log = logging.getLogger(__name__)
+
+
+class Job:
+    """One unit of work; ``cancel()`` sets a flag the function may check via ``job.cancelled``."""
+
+    def __init__(self, fn: Callable[["Job"], Any], on_done: Callable[[Any], None] | None,
+                 on_error: Callable[[BaseException], None] | None, name: str) -> None:
+        self.fn = fn
+        self.on_done = on_done
+        self.on_error = on_error
+        self.name = name
+        self._cancel = threading.Event()
+        self.finished = threading.Event()
+
+    def cancel(self) -> None:
+        self._cancel.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancel.is_set()
+
+
+class Worker(QObject):
+    """A single background thread with a job queue."""
+
+    _done = Signal(object, object)  # job, result
+    _failed = Signal(object, object)  # job, exception
+    busy_changed = Signal(bool)
+
+    def __init__(self, name: str, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.name = name
+        self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._pending = 0
+        self._lock = threading.Lock()
+        self._thread = threading.Thread(target=self._run, name=f"tnseg-{name}", daemon=True)
+        self._done.connect(self._on_done)
+        self._failed.connect(self._on_failed)
+        self._thread.start()
+
+    def submit(self, fn: Callable[[Job], Any], on_done: Callable[[Any], None] | None = None,
+               on_error: Callable[[BaseException], None] | None = None, name: str = "") -> Job:
+        job = Job(fn, on_done, on_error, name)
+        with self._lock:
+            self._pending += 1
+            first = self._pending == 1
+        if first:
+            self.busy_changed.emit(True)
+        self._queue.put(job)
+        return job
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._pending > 0
+
+    def stop(self, timeout: float = 2.0) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout)
+
+    def _run(self) -> None:
+        while True:
+            job = self._queue.get()
+            if job is None:
+                return
+            try:
+                result = None if job.cancelled else job.fn(job)
+            except BaseException as exc:  # reported on the GUI thread
+                job.finished.set()
+                self._failed.emit(job, exc)
+            else:
+                job.finished.set()
+                self._done.emit(job, result)
+
+    def _finish(self) -> None:
+        with self._lock:
+            self._pending -= 1
+            idle = self._pending == 0
+        if idle:
+            self.busy_changed.emit(False)
+
+    def _on_done(self, job: Job, result: Any) -> None:
+        try:
+            if job.on_done is not None:
+                job.on_done(result)
+        finally:
+            self._finish()
+
+    def _on_failed(self, job: Job, exc: BaseException) -> None:
+        try:
+            if job.on_error is not None:
+                job.on_error(exc)
+            else:
+                log.error("background job %s failed", job.name, exc_info=(type(exc), exc, exc.__traceback__))
+        finally:
+            self._finish()
+
+
+class Relay(QObject):
+    """Emits from any thread; the connected slots run on the GUI thread."""
+
+    fired = Signal(object, object)

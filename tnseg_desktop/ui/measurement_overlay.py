@@ -1,0 +1,111 @@
+"""The nodule's size: diameter lines drawn on the image and a panel with the figures (copyable)."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QLineF, QPointF, Qt
+from PySide6.QtGui import QColor, QGuiApplication, QPen
+from PySide6.QtWidgets import QFormLayout, QGraphicsLineItem, QLabel, QPushButton, QVBoxLayout, QWidget
+
+from tnseg_desktop.engine.measurements import Measurement
+from tnseg_desktop.ui.canvas import Z_MARKERS, CineCanvas
+
+DIAMETER = "#5fd3f3"
+PERPENDICULAR = "#9fe7ff"
+
+
+class MeasurementLines:
+    """The longest diameter (solid) and its perpendicular (dashed) on the canvas."""
+
+    def __init__(self, canvas: CineCanvas) -> None:
+        self.diameter = QGraphicsLineItem()
+        self.perpendicular = QGraphicsLineItem()
+        for item, colour, style in ((self.diameter, DIAMETER, Qt.PenStyle.SolidLine),
+                                    (self.perpendicular, PERPENDICULAR, Qt.PenStyle.DashLine)):
+            pen = QPen(QColor(colour))
+            pen.setCosmetic(True)
+            pen.setWidthF(1.5)
+            pen.setStyle(style)
+            pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+            item.setPen(pen)
+            item.setVisible(False)
+            canvas.add_layer(item, Z_MARKERS - 1)
+        self.enabled = True
+
+    def show(self, m: Measurement | None) -> None:
+        for item, ends in ((self.diameter, m.diameter_ends if m else None),
+                           (self.perpendicular, m.perpendicular_ends if m else None)):
+            if ends is None or not self.enabled:
+                item.setVisible(False)
+                continue
+            (x0, y0), (x1, y1) = ends
+            item.setLine(QLineF(QPointF(x0, y0), QPointF(x1, y1)))
+            item.setVisible(True)
+
+    def set_enabled(self, on: bool) -> None:
+        self.enabled = on
+        if not on:
+            self.diameter.setVisible(False)
+            self.perpendicular.setVisible(False)
+
+
+class MeasurementPanel(QWidget):
+    """Area, longest diameter and perpendicular of the nodule on the frame shown."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.area = self._value()
+        self.diameter = self._value()
+        self.perpendicular = self._value()
+        self.note = QLabel("")
+        self.note.setObjectName("InfoLabel")
+        self.note.setWordWrap(True)
+        self.copy_button = QPushButton("Copy")
+        self.copy_button.setToolTip("Copy the measurements as one line of text")
+        self.copy_button.setFocusPolicy(Qt.FocusPolicy.NoFocus)
+        self.copy_button.clicked.connect(self.copy)
+        form = QFormLayout()
+        form.setContentsMargins(0, 0, 0, 0)
+        form.addRow(self._label("Area"), self.area)
+        form.addRow(self._label("Longest diameter"), self.diameter)
+        form.addRow(self._label("Perpendicular"), self.perpendicular)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(0, 0, 0, 0)
+        lay.addLayout(form)
+        lay.addWidget(self.note)
+        lay.addWidget(self.copy_button, 0, Qt.AlignmentFlag.AlignRight)
+        self.text = ""
+        self.show_measurement(None, None)
+
+    def _value(self) -> QLabel:
+        v = QLabel("–")
+        v.setObjectName("InfoValue")
+        v.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        return v
+
+    def _label(self, text: str) -> QLabel:
+        lab = QLabel(text)
+        lab.setObjectName("InfoLabel")
+        return lab
+
+    def show_measurement(self, m: Measurement | None, frame_index: int | None, calibrated: bool = True) -> None:
+        if m is None:
+            for v in (self.area, self.diameter, self.perpendicular):
+                v.setText("–")
+            self.text = ""
+            self.copy_button.setEnabled(False)
+            self.note.setText("No mask on this frame.")
+            return
+        if m.unit == "mm" and m.area_mm2 is not None:
+            self.area.setText(f"{m.area_mm2:.1f} mm²")
+        else:
+            self.area.setText(f"{m.area_px} px²")
+        self.diameter.setText(f"{m.diameter:.1f} {m.unit}")
+        self.perpendicular.setText(f"{m.perpendicular:.1f} {m.unit}")
+        prefix = f"Frame {frame_index + 1}: " if frame_index is not None else ""
+        self.text = prefix + m.summary()
+        self.copy_button.setEnabled(True)
+        self.note.setText("" if m.unit == "mm" else "The file has no pixel spacing, so sizes are in pixels.")
+
+    def copy(self) -> None:
+        if self.text:
+            QGuiApplication.clipboard().setText(self.text)

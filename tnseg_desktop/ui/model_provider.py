@@ -1,0 +1,135 @@
+"""Which models the editing UI can use, and loading them (called on a worker thread).
+
+Kept apart from the controller so tests can hand in tiny random networks and a
+machine without weights can be simulated.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+LITE = "tnseg-lite"
+IMPORT_HINT = "tnseg-desktop models import FILE"
+
+
+@dataclass(frozen=True)
+class MissingModel:
+    name: str
+    purpose: str
+
+
+@dataclass
+class LoadedModels:
+    auto: Any = None  # AutoSegmenter
+    refiner: Any = None  # Refiner
+    clip: Any = None  # text-prompt probability-map predictor
+    auto_name: str | None = None
+    refiner_name: str | None = None
+    device_text: str = "CPU"
+    problems: list[str] | None = None  # one sentence per model that could not be loaded
+
+
+# the models a clinician notices when missing, and what they are for
+CORE_MODELS = (
+    (LITE, "automatic masks and click refinement"),
+    ("clip-tnseg", "text prompts"),
+    ("clip-vit-b-16", "text prompts (the CLIP encoder CLIP-TNseg needs)"),
+)
+
+
+class ModelProvider:
+    """The real models, found through the weights registry."""
+
+    def __init__(self, device: str = "auto") -> None:
+        self.device = device
+
+    def _status(self, name: str) -> str:
+        try:
+            from tnseg_desktop.model import registry
+
+            return registry.status(name)
+        except Exception as exc:  # an unreadable registry counts as nothing installed
+            log.warning("model status of %s unknown: %s", name, exc)
+            return "missing"
+
+    def missing(self) -> list[MissingModel]:
+        return [MissingModel(n, p) for n, p in CORE_MODELS if self._status(n) != "installed"]
+
+    def auto_names(self) -> list[str]:
+        names = []
+        if self._status(LITE) == "installed":
+            names.append(LITE)
+        if self._status("clip-tnseg") == "installed" and self._status("clip-vit-b-16") == "installed":
+            names.append("clip-tnseg")
+        return names
+
+    def refiner_names(self) -> list[str]:
+        try:
+            from tnseg_desktop.engine.refiner_choice import available_refiners
+
+            return available_refiners()
+        except Exception as exc:
+            log.warning("refiners unavailable: %s", exc)
+            return []
+
+    def load(self, auto_name: str | None, refiner_name: str | None) -> LoadedModels:
+        """Load the chosen models (slow: call off the GUI thread). Missing ones stay None."""
+        from tnseg_desktop.model.device import choose_device, describe_device
+
+        device = choose_device(self.device)
+        out = LoadedModels(device_text=describe_device(device), problems=[])
+        names = self.refiner_names()
+        refiner_name = refiner_name or (names[0] if names else None)
+        if refiner_name:
+            try:
+                from tnseg_desktop.engine.refiner_choice import make_refiner
+
+                out.refiner, out.refiner_name = make_refiner(refiner_name, device), refiner_name
+            except Exception as exc:
+                out.problems.append(f"The refiner {refiner_name} could not be loaded ({exc}).")
+        autos = self.auto_names()
+        auto_name = auto_name or (autos[0] if autos else None)
+        if auto_name:
+            if auto_name == LITE and out.refiner_name == LITE and hasattr(out.refiner, "auto_probs"):
+                out.auto, out.auto_name = out.refiner, LITE  # one network serves both roles
+            else:
+                try:
+                    from tnseg_desktop.model.resolve import load_auto_segmenter
+
+                    out.auto, out.auto_name = load_auto_segmenter(auto_name, device), auto_name
+                except Exception as exc:
+                    out.problems.append(f"The model {auto_name} could not be loaded ({exc}).")
+        if self._status("clip-tnseg") == "installed":
+            try:
+                from tnseg_desktop.engine.text_prompt import load_clip_predictor
+
+                out.clip = load_clip_predictor(device)
+            except Exception as exc:
+                log.info("text prompts unavailable: %s", exc)
+        return out
+
+
+class FixedModels:
+    """A provider over models already in memory (tests, benchmarks, scripts)."""
+
+    def __init__(self, auto: Any = None, refiner: Any = None, clip: Any = None,
+                 missing: list[MissingModel] | None = None, auto_name: str = LITE, refiner_name: str = LITE) -> None:
+        self._loaded = LoadedModels(auto, refiner, clip, auto_name if auto is not None else None,
+                                    refiner_name if refiner is not None else None, "CPU (test)", [])
+        self._missing = list(missing or [])
+
+    def missing(self) -> list[MissingModel]:
+        return list(self._missing)
+
+    def auto_names(self) -> list[str]:
+        return [self._loaded.auto_name] if self._loaded.auto_name else []
+
+    def refiner_names(self) -> list[str]:
+        return [self._loaded.refiner_name] if self._loaded.refiner_name else []
+
+    def load(self, auto_name: str | None, refiner_name: str | None) -> LoadedModels:
+        return self._loaded
