@@ -103,6 +103,10 @@ def run_gui(args: argparse.Namespace) -> int:
                               "or use --screenshot OUT.png to render the window to a file.")
     app = get_application()
     window = MainWindow()
+    from tnseg_desktop.ui.editing_controller import attach_editing_for_app
+
+    # a screenshot is a read-only render: it leaves the annotation store alone
+    editing = attach_editing_for_app(window, with_store=not screenshot)
     try:
         if screenshot:
             render_screenshot(window, path, screenshot)
@@ -120,3 +124,4 @@ def run_gui(args: argparse.Namespace) -> int:
         return int(app.exec())
     finally:
         window.shutdown()
+        editing.shutdown()

@@ -778,3 +778,17 @@ def attach_editing(window, **kwargs: Any) -> EditingController:
     controller = EditingController(window, **kwargs)
     window.editing = controller
     return controller
+
+
+def attach_editing_for_app(window, with_store: bool = True) -> EditingController:
+    """The interactive app's set-up: real models, the user's annotation store (if it opens), recovery offered."""
+    store = None
+    if with_store:
+        try:
+            from tnseg_desktop.store import AnnotationStore
+
+            store = AnnotationStore()
+        except Exception as exc:  # a locked or damaged store must not stop viewing
+            log.error("the annotation store could not be opened: %s", exc)
+            window.report_error(exc, title="Annotation store unavailable")
+    return attach_editing(window, store=store, ask_recovery=True)
