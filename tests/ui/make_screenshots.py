@@ -1,13 +1,29 @@
-"""Render the README's viewer screenshot: ``python tests/ui/make_screenshots.py [DICOM] [OUT.png]``.
+"""Render the README's screenshots: ``python tests/ui/make_screenshots.py [DICOM] [OUT.png]``.
 
-Defaults: ../shared/data/dicom/US-PAL-8-10x-echo.dcm → resources/screenshots/viewer.png.
+Without arguments it writes the viewer screenshot (../shared/data/dicom/US-PAL-8-10x-echo.dcm →
+resources/screenshots/viewer.png) and the editing states into resources/screenshots/:
+
+- auto_mask.png       a loaded cine after "Segment all frames" (frame states along the slider)
+- clicks_contour.png  two corrective clicks (green +, red −) and the outline
+- measurement.png     an accepted frame with its diameters in mm
+- no_weights.png      a machine without model weights: the banner, a painted mask
+
+The editing cine is built from one DDTI ultrasound image (../shared/data/ddti/train), moved a little
+frame by frame, calibrated at 0.1 mm per pixel. When models/tnseg-lite.safetensors is present it
+segments; until then a stand-in returns the dataset's reference mask (slightly off, so the clicks
+have something to correct): the screenshots show the interface, not the model's accuracy.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import tempfile
+import time
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO))
@@ -18,19 +34,192 @@ from tnseg_desktop.ui.main_window import MainWindow  # noqa: E402
 
 DEFAULT_INPUT = REPO.parent / "shared" / "data" / "dicom" / "US-PAL-8-10x-echo.dcm"
 DEFAULT_OUTPUT = REPO / "resources" / "screenshots" / "viewer.png"
+DDTI = REPO.parent / "shared" / "data" / "ddti" / "train"
+DDTI_ID = "ddti_00003"
+N_FRAMES = 24
+SIZE = (1280, 800)
+
+
+def _shift(i: int) -> tuple[int, int]:
+    return int(round(4 * np.sin(i / 4.0))), int(round(6 * np.sin(i / 6.0)))
+
+
+def build_cine(out_dir: Path) -> tuple[Path, dict[bytes, np.ndarray]]:
+    """A calibrated cine of one DDTI image with gentle motion, and each frame's reference mask by content."""
+    from tnseg_desktop.io.cine_writer import write_cine_dicom
+
+    image = cv2.imread(str(DDTI / "images" / f"{DDTI_ID}.png"), cv2.IMREAD_GRAYSCALE)
+    mask = cv2.imread(str(DDTI / "masks" / f"{DDTI_ID}.png"), cv2.IMREAD_GRAYSCALE) > 127
+    frames, refs = [], {}
+    for i in range(N_FRAMES):
+        dy, dx = _shift(i)
+        f = np.roll(image, (dy, dx), axis=(0, 1))
+        frames.append(f)
+        refs[f.tobytes()] = np.roll(mask, (dy, dx), axis=(0, 1))
+    path = write_cine_dicom(frames, out_dir / "thyroid_loop.dcm", fps=20.0, pixel_spacing_mm=0.1,
+                            patient_name="Screenshot^Demo", patient_id="DEMO0001")
+    return Path(path), refs
+
+
+class ReferenceStandIn:
+    """Stand-in models until the shipped weights land: the reference mask, dented on its left side."""
+
+    name = "reference"
+    needs_embedding = False
+
+    def __init__(self, refs: dict[bytes, np.ndarray]) -> None:
+        self.refs = refs
+
+    def _ref(self, frame: np.ndarray) -> np.ndarray:
+        return self.refs.get(np.ascontiguousarray(frame).tobytes(), np.zeros(frame.shape[:2], bool))
+
+    def auto_probs(self, frames):
+        out = []
+        for f in frames:
+            ref = self._ref(f).astype(np.uint8)
+            cols = np.flatnonzero(ref.any(0))
+            dented = ref.copy()
+            if len(cols):
+                dented[:, cols[0]: cols[0] + len(cols) // 4] = 0  # misses the left quarter
+                dented = cv2.dilate(dented, np.ones((5, 5), np.uint8))  # and leaks a little
+            out.append(dented.astype(np.float32))
+        return out
+
+    def prepare(self, frame): return None
+
+    def is_prepared(self, frame): return True
+
+    def invalidate(self): return None
+
+    def refine(self, frame, prior, prompts):
+        return self._ref(frame).copy()
+
+
+def _pump(app, seconds: float) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def _wait(app, cond, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            raise TimeoutError("the window did not reach the state for the screenshot")
+        app.processEvents()
+        time.sleep(0.01)
+
+
+def _provider(refs, with_models: bool):
+    from tnseg_desktop.ui.model_provider import FixedModels, MissingModel, ModelProvider
+
+    if not with_models:
+        return FixedModels(missing=[MissingModel("tnseg-lite", "automatic masks and click refinement"),
+                                    MissingModel("clip-tnseg", "text prompts"),
+                                    MissingModel("clip-vit-b-16", "text prompts (the CLIP encoder CLIP-TNseg needs)")])
+    if (REPO / "models" / "tnseg-lite.safetensors").is_file():
+        return ModelProvider("cpu")
+    stand_in = ReferenceStandIn(refs)
+    return FixedModels(auto=stand_in, refiner=stand_in, auto_name="tnseg-lite", refiner_name="tnseg-lite")
+
+
+def _window(app, cine: Path, provider, store_dir: Path):
+    from tnseg_desktop.store import AnnotationStore
+    from tnseg_desktop.ui.editing_controller import attach_editing
+
+    window = MainWindow(probe_device=False)
+    window.error_dialogs = False
+    window.resize(*SIZE)
+    window.setAttribute(__import__("PySide6.QtCore", fromlist=["Qt"]).Qt.WidgetAttribute.WA_DontShowOnScreen, True)
+    window.show()
+    ctl = attach_editing(window, provider=provider, store=AnnotationStore(store_dir), ask_recovery=False)
+    window.close_guards.clear()
+    _wait(app, lambda: ctl.model_panel.device_label.text() != "loading models…")
+    window.open_path(str(cine))
+    _wait(app, lambda: window.displayed_index == 0 and ctl.study_id is not None)
+    return window, ctl
+
+
+def _save(app, window, out: Path) -> None:
+    _pump(app, 0.3)
+    window.grab().save(str(out), "PNG")
+    print(out)
+
+
+def editing_screenshots(out_dir: Path) -> None:
+    app = get_application()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp_path = Path(tmp)
+        os.environ.setdefault("TNSEG_DATA_DIR", str(tmp_path / "userdata"))
+        os.environ.setdefault("TNSEG_CONFIG_DIR", str(tmp_path / "config"))
+        cine, refs = build_cine(tmp_path)
+
+        window, ctl = _window(app, cine, _provider(refs, True), tmp_path / "store")
+        window.go_to(8)
+        _wait(app, lambda: window.displayed_index == 8)
+        ctl.segment_all()
+        _wait(app, lambda: ctl._batch_job is None, 300)
+        ctl.set_tool("click")
+        _save(app, window, out_dir / "auto_mask.png")
+
+        mask = ctl.session.mask(8)
+        rows, cols = np.nonzero(mask)
+        ref = ReferenceStandIn(refs)._ref(ctl.session.frame(8))
+        missed = np.argwhere(ref & ~mask)
+        leak = np.argwhere(mask & ~ref)
+        pos = missed[len(missed) // 2] if len(missed) else (rows.mean(), cols.mean())
+        neg = leak[len(leak) // 3] if len(leak) else (rows.min(), cols.max())
+        ctl.mask_controls.opacity.setValue(20)
+        ctl.tool_click(int(pos[0]), int(pos[1]), True)
+        _wait(app, lambda: len(ctl.session.prompts(8).clicks) == 1)
+        ctl.tool_click(int(neg[0]), int(neg[1]), False)
+        _wait(app, lambda: len(ctl.session.prompts(8).clicks) == 2)
+        _save(app, window, out_dir / "clicks_contour.png")
+
+        ctl.mask_controls.opacity.setValue(30)
+        job = ctl.accept()
+        _wait(app, lambda: job is None or job.finished.is_set())
+        ctl.set_tool("view")
+        _save(app, window, out_dir / "measurement.png")
+        ctl.shutdown()
+        window.shutdown()
+
+        window, ctl = _window(app, cine, _provider(refs, False), tmp_path / "store2")
+        _wait(app, ctl.banner.isVisible)
+        ctl.set_tool("brush")
+        ctl.brush_size.set(14)
+        ref = ReferenceStandIn(refs)._ref(ctl.session.frame(0))
+        rr, cc = np.nonzero(ref)
+        centre = (int(rr.mean()), int(cc.mean()))
+        ctl.tool_paint([(centre[0] - 10, centre[1] - 25), (centre[0] + 5, centre[1] + 20)], 14, False, "demo")
+        _save(app, window, out_dir / "no_weights.png")
+        ctl.shutdown()
+        window.shutdown()
 
 
 def main(argv: list[str]) -> int:
-    source = Path(argv[0]) if argv else DEFAULT_INPUT
-    out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUTPUT
-    out.parent.mkdir(parents=True, exist_ok=True)
+    if argv:
+        source = Path(argv[0])
+        out = Path(argv[1]) if len(argv) > 1 else DEFAULT_OUTPUT
+        out.parent.mkdir(parents=True, exist_ok=True)
+        get_application()
+        window = MainWindow()
+        try:
+            render_screenshot(window, str(source), str(out))
+        finally:
+            window.shutdown()
+        print(out)
+        return 0
+    DEFAULT_OUTPUT.parent.mkdir(parents=True, exist_ok=True)
     get_application()
     window = MainWindow()
     try:
-        render_screenshot(window, str(source), str(out))
+        render_screenshot(window, str(DEFAULT_INPUT), str(DEFAULT_OUTPUT))
     finally:
         window.shutdown()
-    print(out)
+    print(DEFAULT_OUTPUT)
+    editing_screenshots(DEFAULT_OUTPUT.parent)
     return 0
 
 

@@ -117,9 +117,10 @@ class FixedModels:
     """A provider over models already in memory (tests, benchmarks, scripts)."""
 
     def __init__(self, auto: Any = None, refiner: Any = None, clip: Any = None,
-                 missing: list[MissingModel] | None = None, auto_name: str = LITE, refiner_name: str = LITE) -> None:
+                 missing: list[MissingModel] | None = None, auto_name: str = LITE, refiner_name: str = LITE,
+                 device_text: str = "CPU") -> None:
         self._loaded = LoadedModels(auto, refiner, clip, auto_name if auto is not None else None,
-                                    refiner_name if refiner is not None else None, "CPU (test)", [])
+                                    refiner_name if refiner is not None else None, device_text, [])
         self._missing = list(missing or [])
 
     def missing(self) -> list[MissingModel]:
