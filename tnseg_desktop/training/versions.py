@@ -89,19 +89,23 @@ def load_version(store: AnnotationStore, name: str, device: torch.device | str =
     return load_lite(weights_of(store.model_version(name)), device)
 
 
-def hot_swap(session: Any, model: Any, device: torch.device | str = "cpu") -> None:
-    """Point an EditingSession at new tnseg-lite weights; its in-flight results and refiner state are dropped.
+def hot_swap(session: Any, model: Any, device: torch.device | str = "cpu") -> Any:
+    """Point an EditingSession at new tnseg-lite weights; returns the new predictor.
 
-    The refiner is replaced only when it is tnseg-lite (or none): a SAM refiner
-    the user chose stays.
+    The session drops in-flight results of the old model and invalidates the
+    old refiner. Only tnseg-lite roles are replaced: a CLIP-TNseg automatic
+    model or a SAM refiner the user chose stays.
     """
     from tnseg_desktop.engine.lite_refiner import LiteRefiner
     from tnseg_desktop.model.lite_predictor import LitePredictor
 
     predictor = LitePredictor(model, device)
-    session.set_auto_model(predictor)
+    lite = (LitePredictor, LiteRefiner)
+    if session.auto_model is None or isinstance(session.auto_model, lite):
+        session.set_auto_model(predictor)
     if session.refiner is None or isinstance(session.refiner, LiteRefiner):
         session.set_refiner(LiteRefiner(predictor))
+    return predictor
 
 
 def activate_in_session(store: AnnotationStore, name: str, session: Any, device: torch.device | str = "cpu") -> ModelVersion:

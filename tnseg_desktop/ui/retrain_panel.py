@@ -290,13 +290,19 @@ def apply_version_to_window(window: Any, store: AnnotationStore, name: str) -> b
 
     models = controller.models
     device = _model_device(models)
-    predictor = LitePredictor(versions.load_version(store, name, device), device)
-    if models.auto is None or models.auto_name == versions.SHIPPED_NAME or isinstance(models.auto, (LitePredictor, LiteRefiner)):
+    model = versions.load_version(store, name, device)
+    lite = (LitePredictor, LiteRefiner)
+    if controller.session is not None:
+        predictor = versions.hot_swap(controller.session, model, device)
+        refiner = controller.session.refiner
+    else:
+        predictor = LitePredictor(model, device)
+        refiner = LiteRefiner(predictor)
+    # the next cine opened gets the same models
+    if models.auto is None or isinstance(models.auto, lite):
         models.auto = predictor
     if models.refiner is None or isinstance(models.refiner, LiteRefiner):
-        models.refiner = LiteRefiner(predictor)
-    if controller.session is not None:
-        versions.hot_swap(controller.session, predictor.model, device)
+        models.refiner = refiner if isinstance(refiner, LiteRefiner) else LiteRefiner(predictor)
     return True
 
 
