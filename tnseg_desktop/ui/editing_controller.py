@@ -71,6 +71,15 @@ def content_hash(frames: _Frames, meta) -> str:
     return h.hexdigest()
 
 
+def _leave_a_core_for_the_window() -> None:
+    """Model passes use all cores but one, so the GUI thread always finds a free core."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+
+
 def nearest_first(n: int, current: int) -> list[int]:
     return sorted(range(n), key=lambda i: (abs(i - current), i < current))
 
@@ -116,6 +125,7 @@ class EditingController(QObject):
 
         window.source_opened.connect(self._on_source_opened)
         window.frame_displayed.connect(self._on_frame_displayed)
+        window.playing_changed.connect(lambda playing: None if playing else self._schedule_refresh())
         window.close_guards.append(self.confirm_close)
         app = QApplication.instance()
         if app is not None:
@@ -290,6 +300,7 @@ class EditingController(QObject):
         refiner = refiner or self.models.refiner_name
 
         def work(job: Job) -> tuple[LoadedModels, list, list[str], list[str]]:
+            _leave_a_core_for_the_window()
             return provider.load(auto, refiner), provider.missing(), provider.auto_names(), provider.refiner_names()
 
         self.model_panel.set_device("loading models…")
@@ -453,6 +464,12 @@ class EditingController(QObject):
             self.measurement_panel.show_measurement(None, None)
             return
         view = self.session.view(index)
+        if self.window.is_playing:
+            # while the loop plays only the fill follows each frame; outline, markers and sizes come on pause
+            self.overlay.set_mask(view.mask, outline=False)
+            self.markers.set_prompts([], None)
+            self.lines.show(None)
+            return
         self.overlay.set_mask(view.mask)
         self.markers.set_prompts([(c.row, c.col, c.positive) for c in view.prompts.clicks], view.prompts.box)
         m = measure(view.mask, self._spacing()) if view.mask is not None else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPainterPath, QPen
 from PySide6.QtWidgets import QGraphicsPathItem
 
@@ -17,21 +17,18 @@ CONTOUR_COLOUR = "#ffd166"
 
 def contour_path(mask: np.ndarray) -> QPainterPath:
     """The outline of every component (and hole) along pixel edges, in image coordinates."""
-    path = QPainterPath()
     m = np.ascontiguousarray(mask, dtype=np.uint8)
     if not m.any():
-        return path
+        return QPainterPath()
     # contours of a 2x upsampled mask follow pixel corners instead of pixel centres
     big = cv2.resize(m, (m.shape[1] * 2, m.shape[0] * 2), interpolation=cv2.INTER_NEAREST)
     contours, _ = cv2.findContours(big, cv2.RETR_LIST, cv2.CHAIN_APPROX_SIMPLE)
-    for c in contours:
-        pts = c.reshape(-1, 2).astype(np.float64)
-        pts = (pts + 0.5) / 2.0
-        path.moveTo(QPointF(pts[0, 0], pts[0, 1]))
-        for x, y in pts[1:]:
-            path.lineTo(QPointF(x, y))
-        path.closeSubpath()
-    return path
+    # one closed polyline per contour, all handed to Qt in one array call (a noisy mask has hundreds)
+    rings = [np.concatenate([c.reshape(-1, 2), c.reshape(-1, 2)[:1]]) for c in contours]
+    pts = (np.concatenate(rings).astype(np.float64) + 0.5) / 2.0
+    connect = np.ones(len(pts), dtype=np.int32)
+    connect[np.cumsum([len(r) for r in rings]) - 1] = 0  # no line from one ring's end to the next ring
+    return pg.arrayToQPath(pts[:, 0], pts[:, 1], connect=connect)
 
 
 class MaskOverlay:
@@ -82,8 +79,11 @@ class MaskOverlay:
         return self._mask
 
     # --- drawing ------------------------------------------------------------
-    def set_mask(self, mask: np.ndarray | None) -> None:
-        """Show ``mask`` (bool HxW at frame resolution); None or empty hides both layers."""
+    def set_mask(self, mask: np.ndarray | None, outline: bool = True) -> None:
+        """Show ``mask`` (bool HxW at frame resolution); None or empty hides both layers.
+
+        ``outline=False`` skips the outline (cheap enough for every frame of a playing loop).
+        """
         self._mask = None if mask is None else np.asarray(mask, dtype=bool)
         if self._mask is None or not self._mask.any():
             self.fill_item.clear()
@@ -95,5 +95,5 @@ class MaskOverlay:
         self.fill_item.setImage(rgba, autoLevels=False, levels=(0, 255))
         self.fill_item.setOpacity(self._opacity)
         self.fill_item.setVisible(self._fill_on)
-        self.contour_item.setPath(contour_path(m))
+        self.contour_item.setPath(contour_path(m) if outline else QPainterPath())
         self.contour_item.setVisible(self._contour_on)
