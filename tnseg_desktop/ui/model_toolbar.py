@@ -29,6 +29,7 @@ class ModelPanel(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self.setStyleSheet("QPushButton:disabled { color: #59616b; border-color: #2b3036; }")
         self.auto_combo = QComboBox()
         self.refiner_combo = QComboBox()
         for c in (self.auto_combo, self.refiner_combo):
