@@ -178,6 +178,8 @@ class LiteTrainer:
             return None
         result = self.validate()
         dice_mean = result["dice_mean"]
+        if dice_mean is None:  # validation was cut short by a stop request
+            return None
         if self.best is None or dice_mean > self.best[0]:
             self.best = (dice_mean, copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()}))
         return {"val_dice": dice_mean, "val_iou": result["iou_mean"], "best_val_dice": self.best[0]}

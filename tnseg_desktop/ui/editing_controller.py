@@ -97,7 +97,7 @@ class EditingController(QObject):
         super().__init__(window)
         self.window = window
         self.canvas = window.canvas
-        self.provider = provider if provider is not None else ModelProvider()
+        self.provider = provider if provider is not None else ModelProvider(store=store)
         self.store = store
         self.session: EditingSession | None = None
         self.models = LoadedModels()

@@ -44,8 +44,21 @@ CORE_MODELS = (
 class ModelProvider:
     """The real models, found through the weights registry."""
 
-    def __init__(self, device: str = "auto") -> None:
+    def __init__(self, device: str = "auto", store: Any = None) -> None:
         self.device = device
+        self.store = store  # when given, tnseg-lite means the store's active (retrained) version
+
+    def lite_weights(self) -> str:
+        """The tnseg-lite weights in use: the active retrained version, else the shipped file."""
+        if self.store is None:
+            return LITE
+        try:
+            from tnseg_desktop.training.versions import active_weights
+
+            return str(active_weights(self.store)[1])
+        except Exception as exc:  # a missing or damaged version file: fall back to the shipped model
+            log.warning("active model version unusable, using the shipped tnseg-lite: %s", exc)
+            return LITE
 
     def _status(self, name: str) -> str:
         try:
@@ -88,7 +101,7 @@ class ModelProvider:
             try:
                 from tnseg_desktop.engine.refiner_choice import make_refiner
 
-                out.refiner, out.refiner_name = make_refiner(refiner_name, device), refiner_name
+                out.refiner, out.refiner_name = make_refiner(refiner_name, device, lite_weights=self.lite_weights()), refiner_name
             except Exception as exc:
                 out.problems.append(f"The refiner {refiner_name} could not be loaded ({exc}).")
         autos = self.auto_names()
@@ -100,7 +113,8 @@ class ModelProvider:
                 try:
                     from tnseg_desktop.model.resolve import load_auto_segmenter
 
-                    out.auto, out.auto_name = load_auto_segmenter(auto_name, device), auto_name
+                    weights = self.lite_weights() if auto_name == LITE else auto_name
+                    out.auto, out.auto_name = load_auto_segmenter(weights, device), auto_name
                 except Exception as exc:
                     out.problems.append(f"The model {auto_name} could not be loaded ({exc}).")
         if self._status("clip-tnseg") == "installed":
