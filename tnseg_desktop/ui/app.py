@@ -40,9 +40,6 @@ def get_application() -> QApplication:
         app.setApplicationName("tnseg-desktop")
         app.setOrganizationName("tnseg-desktop")
         apply_theme(app)
-        from tnseg_desktop.ui.refcount_guard import install_refcount_guard
-
-        app._refcount_guard = install_refcount_guard(app)  # type: ignore[attr-defined]
     return app  # type: ignore[return-value]
 
 
