@@ -10,7 +10,6 @@ come back through a Qt relay, so the window redraws on its own thread.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 from typing import Any, Callable
 
@@ -22,6 +21,7 @@ from PySide6.QtWidgets import QApplication, QMenu, QMessageBox, QToolBar
 from tnseg_desktop.engine.measurements import measure
 from tnseg_desktop.engine.session import Change, EditingSession, Origin
 from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.io.content_hash import content_hash
 from tnseg_desktop.ui.background import Job, Relay, Worker
 from tnseg_desktop.ui.editing_panels import MaskDisplayControls, editing_toolbar_style
 from tnseg_desktop.ui.export_menu import ExportMenu
@@ -59,16 +59,6 @@ class _Frames:
             if f is not None:
                 return f
         return self.cine.frame(index)
-
-
-def content_hash(frames: _Frames, meta) -> str:
-    """Identifies the loop by its pixels (first, middle and last frame) and its shape and UID."""
-    h = hashlib.sha256()
-    n = len(frames)
-    h.update(f"{n}|{meta.rows}|{meta.cols}|{meta.channels}|{meta.sop_instance_uid}".encode())
-    for i in sorted({0, n // 2, n - 1}):
-        h.update(np.ascontiguousarray(frames.frame(i)).tobytes())
-    return h.hexdigest()
 
 
 def _leave_a_core_for_the_window() -> None:
