@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.store.conftest import blob
-from tnseg_desktop.store import AnnotationStore
+from tnseg_desktop.store import AnnotationStore, EditInfo
 from tnseg_desktop.store.maskfiles import atomic_write_bytes, encode_png
 from tnseg_desktop.store.schema import SCHEMA_VERSION
 
@@ -36,6 +36,27 @@ CREATE TABLE sessions (id INTEGER PRIMARY KEY, started_at TEXT NOT NULL, ended_a
   clean INTEGER NOT NULL DEFAULT 0, pid INTEGER NOT NULL, host TEXT NOT NULL DEFAULT '',
   os_user TEXT NOT NULL DEFAULT '');
 PRAGMA user_version = 1;
+"""
+
+# what version 2 added, as it shipped
+V2_SQL = """
+ALTER TABLE edits ADD COLUMN session_id INTEGER REFERENCES sessions(id);
+ALTER TABLE drafts ADD COLUMN session_id INTEGER REFERENCES sessions(id);
+ALTER TABLE sessions ADD COLUMN app_version TEXT NOT NULL DEFAULT '';
+ALTER TABLE sessions ADD COLUMN recovered_at TEXT;
+CREATE TABLE model_versions (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,
+  parent_id INTEGER REFERENCES model_versions(id), file TEXT NOT NULL DEFAULT '', sha256 TEXT NOT NULL DEFAULT '',
+  metrics_json TEXT NOT NULL DEFAULT '{}', data_counts_json TEXT NOT NULL DEFAULT '{}', last_edit_id INTEGER,
+  created_at TEXT NOT NULL, status TEXT NOT NULL DEFAULT 'candidate'
+  CHECK (status IN ('active', 'candidate', 'rejected', 'superseded')));
+CREATE TABLE training_runs (id INTEGER PRIMARY KEY, base_version_id INTEGER REFERENCES model_versions(id),
+  result_version_id INTEGER REFERENCES model_versions(id), status TEXT NOT NULL DEFAULT 'running'
+  CHECK (status IN ('running', 'succeeded', 'failed', 'cancelled')), job_json TEXT NOT NULL DEFAULT '{}',
+  metrics_json TEXT NOT NULL DEFAULT '{}', n_edits INTEGER NOT NULL DEFAULT 0, last_edit_id INTEGER,
+  log_path TEXT NOT NULL DEFAULT '', error TEXT NOT NULL DEFAULT '', started_at TEXT NOT NULL, finished_at TEXT);
+CREATE INDEX edits_by_frame ON edits(frame_id);
+CREATE INDEX masks_by_frame ON masks(frame_id);
+PRAGMA user_version = 2;
 """
 
 
@@ -72,6 +93,7 @@ def test_v1_store_migrates_without_loss(tmp_path: Path) -> None:
     [a] = store.accepted_frames()
     assert (a.study_id, a.frame_index, a.tool, a.prompt, a.clicks, a.model_name, a.os_user) == (
         1, 2, "text", "nodule", [[3, 4, 1]], "clip-tnseg", "annotator")
+    assert a.measurements is None
     assert np.array_equal(store.load_mask(a.final_mask_id), final)
     assert np.array_equal(store.load_mask(a.original_mask_id), original)
     assert np.array_equal(store.load_draft(1, 3), draft)
@@ -86,6 +108,36 @@ def test_v1_store_migrates_without_loss(tmp_path: Path) -> None:
     again = AnnotationStore(tmp_path)
     assert again.migrated_from == SCHEMA_VERSION
     again.close()
+
+
+def test_v2_store_migrates_and_old_edits_have_no_measurements(tmp_path: Path) -> None:
+    final = blob(30, 40, 15, 20, 6)
+    f_rel, f_sha = _put(tmp_path, final)
+    conn = sqlite3.connect(str(tmp_path / "annotations.sqlite3"))
+    conn.executescript(V1_SQL)
+    conn.executescript(V2_SQL)
+    conn.execute("""INSERT INTO studies VALUES (1, '/data/old.dcm', 'oldhash', '1.2', '1.2.3', '["1.2.3.4"]', 4, 30, 40,
+                    '{}', '2024-01-01T00:00:00+00:00')""")
+    conn.execute("INSERT INTO sessions VALUES (1, '2024-01-01', '2024-01-01', 1, 1, 'h', 'annotator', '0.1', NULL)")
+    conn.execute("INSERT INTO frames VALUES (1, 1, 2, '1.2.3.4')")
+    conn.execute("INSERT INTO masks VALUES (1, 1, 'final', ?, ?, ?, '2024-01-01')", (f_rel, f_sha, int(final.sum())))
+    conn.execute("""INSERT INTO edits VALUES (1, 1, NULL, 1, 'paint', NULL, '[]', NULL, NULL, 'annotator',
+                    '2024-01-01T00:00:01+00:00', 1)""")
+    conn.commit()
+    conn.close()
+
+    store = AnnotationStore(tmp_path)
+    assert store.migrated_from == 2
+    assert store.db.query_one("PRAGMA user_version")[0] == SCHEMA_VERSION
+    [a] = store.accepted_frames()
+    assert (a.frame_index, a.tool, a.os_user, a.measurements) == (2, "paint", "annotator", None)
+    assert np.array_equal(store.load_mask(a.final_mask_id), final)
+    size = {"area_px": int(final.sum()), "area_mm2": None, "diameter": 12.0, "perpendicular": 12.0, "unit": "px"}
+    b = store.accept(1, 2, final, edit_info=EditInfo(tool="paint", measurements=size))
+    assert b.measurements == size
+    assert [h.measurements for h in store.edit_history(1, 2)] == [None, size]
+    assert store.integrity_check() == "ok"
+    store.close()
 
 
 def test_store_from_a_newer_version_is_refused(tmp_path: Path) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import numpy as np
@@ -9,6 +10,7 @@ import pytest
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QApplication, QMessageBox
 
+from tnseg_desktop.engine.measurements import measure
 from tnseg_desktop.engine.session import Origin
 from tnseg_desktop.store import AnnotationStore
 from tnseg_desktop.ui.editing_controller import attach_editing
@@ -69,6 +71,25 @@ def test_enter_accepts_and_writes_the_real_store(make_window, qtbot, tmp_path):
     assert len(rows) == 1 and rows[0][0] == "paint" and rows[0][1] == 0 and rows[0][3] == int(expected.sum())
     assert (tmp_path / "store" / rows[0][2]).is_file()
     assert np.array_equal(store.load_accepted(ctl.study_id, 0), expected)
+    ctl.shutdown()
+
+
+def test_accept_saves_the_measurement_with_the_frame(make_window, qtbot, tmp_path):
+    store = AnnotationStore(tmp_path / "store")
+    window, ctl = _open(make_window, qtbot, store, FixedModels(refiner=DiscRefiner()))
+    _paint(qtbot, window, ctl, radius=6)
+    expected = measure(ctl.session.mask(0), None).to_dict()
+    with qtbot.waitSignal(ctl.accepted, timeout=5000):
+        qtbot.keyClick(window, Qt.Key.Key_Return)
+    db = sqlite3.connect(tmp_path / "store" / "annotations.sqlite3")
+    [(text,)] = db.execute("SELECT measurements_json FROM edits").fetchall()
+    db.close()
+    saved = json.loads(text)
+    assert saved == json.loads(json.dumps(expected))
+    assert saved["unit"] == "px" and saved["area_px"] > 0 and saved["diameter"] > 0 and saved["perpendicular"] > 0
+    assert set(saved) >= {"area_px", "area_mm2", "diameter", "perpendicular", "unit"}
+    [a] = store.accepted_frames(study_id=ctl.study_id)
+    assert a.measurements == saved
     ctl.shutdown()
 
 

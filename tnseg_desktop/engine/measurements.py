@@ -10,6 +10,7 @@ row + 0.5), ready to draw on the canvas.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
@@ -34,6 +35,18 @@ class Measurement:
         else:
             area = f"area {self.area_px} px²"
         return f"{area}, longest diameter {self.diameter:.1f} {self.unit}, perpendicular {self.perpendicular:.1f} {self.unit}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready values, as the store saves them with an accepted frame."""
+        return {
+            "area_px": self.area_px,
+            "area_mm2": self.area_mm2,
+            "diameter": self.diameter,
+            "diameter_ends": [list(p) for p in self.diameter_ends],
+            "perpendicular": self.perpendicular,
+            "perpendicular_ends": [list(p) for p in self.perpendicular_ends],
+            "unit": self.unit,
+        }
 
 
 def _foreground_points(mask: np.ndarray) -> np.ndarray:

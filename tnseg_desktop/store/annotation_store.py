@@ -180,6 +180,7 @@ class AnnotationStore:
         orig_put = self.files.put(original) if original is not None else None
         now = utc_now()
         user = info.os_user or os_user_name()
+        measurements_json = json.dumps(info.measurements) if info.measurements is not None else None
         with self.db.write() as c:
             frame_id = _frame_id(c, study, int(frame_index))
             orig_id = None
@@ -194,9 +195,10 @@ class AnnotationStore:
             ).lastrowid
             edit_id = c.execute(
                 """INSERT INTO edits (frame_id, original_mask_id, final_mask_id, tool, prompt, clicks_json,
-                   model_name, model_version, os_user, created_at, session_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)""",
+                   model_name, model_version, os_user, created_at, session_id, measurements_json)
+                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
                 (frame_id, orig_id, final_id, info.tool, info.prompt, json.dumps(list(info.clicks)),
-                 info.model_name, info.model_version, user, now, self.session_id),
+                 info.model_name, info.model_version, user, now, self.session_id, measurements_json),
             ).lastrowid
             c.execute("DELETE FROM drafts WHERE study_id = ? AND frame_index = ?", (study.id, int(frame_index)))
         return AcceptedFrame(
@@ -204,6 +206,7 @@ class AnnotationStore:
             original_mask_id=int(orig_id) if orig_id is not None else None, area_px=area, tool=info.tool,
             prompt=info.prompt, clicks=list(info.clicks), model_name=info.model_name,
             model_version=info.model_version, os_user=user, created_at=now, source_path=study.source_path,
+            measurements=json.loads(measurements_json) if measurements_json is not None else None,
         )
 
     def accepted_frames(
@@ -418,6 +421,7 @@ def _row_to_accepted(r: sqlite3.Row) -> AcceptedFrame:
         original_mask_id=r["original_mask_id"], area_px=r["area_px"], tool=r["tool"], prompt=r["prompt"],
         clicks=json.loads(r["clicks_json"]), model_name=r["model_name"], model_version=r["model_version"],
         os_user=r["os_user"], created_at=r["created_at"], source_path=r["source_path"],
+        measurements=json.loads(r["measurements_json"]) if r["measurements_json"] is not None else None,
     )
 
 

@@ -29,6 +29,9 @@ class EditInfo:
     model_name: str | None = None
     model_version: str | None = None
     os_user: str | None = None  # defaults to the logged-in user
+    # the accepted mask's size, saved with the frame: area_px, area_mm2, diameter, perpendicular, unit and the
+    # lines' ends (engine.measurements.Measurement.to_dict); None when not measured or the mask is empty
+    measurements: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +67,7 @@ class AcceptedFrame:
     os_user: str
     created_at: str
     source_path: str
+    measurements: dict[str, Any] | None = None  # None for edits saved without one (and those before schema 3)
 
 
 @dataclass(frozen=True)

@@ -106,7 +106,12 @@ _V2 = [
     "CREATE INDEX masks_by_frame ON masks(frame_id)",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2]
+# version 3: the accepted mask's measurements (JSON), saved with the edit
+_V3 = [
+    "ALTER TABLE edits ADD COLUMN measurements_json TEXT",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

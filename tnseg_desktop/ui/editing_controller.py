@@ -11,6 +11,7 @@ come back through a Qt relay, so the window redraws on its own thread.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any, Callable
 
 import numpy as np
@@ -583,6 +584,7 @@ class EditingController(QObject):
         self._drafted.discard(index)
         mask = session.mask(index)
         info = self._edit_info(before)
+        spacing = self._spacing()
         if self.store is None:
             self._say(f"Frame {index + 1} accepted (no annotation store is open, so it is not saved).")
             return None
@@ -590,7 +592,9 @@ class EditingController(QObject):
         def save(job: Job):
             if self.autosaver is None or session is not self.session:
                 raise UserFacingError("The annotation store was not ready; accept the frame again.")
-            return self.autosaver.accept(index, mask, original_mask=before.auto_mask, edit_info=info)
+            size = measure(mask, spacing) if mask is not None else None
+            edit_info = replace(info, measurements=size.to_dict() if size is not None else None)
+            return self.autosaver.accept(index, mask, original_mask=before.auto_mask, edit_info=edit_info)
 
         def saved(_record) -> None:
             self._say(f"Frame {index + 1} accepted and saved.")
