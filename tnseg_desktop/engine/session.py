@@ -15,139 +15,44 @@ from it).
 
 from __future__ import annotations
 
-import enum
 import logging
 import threading
-import uuid
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Hashable, Iterable, Protocol, Sequence
+from dataclasses import replace
+from typing import Any, Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 
 from tnseg_desktop.engine import mask_ops
-from tnseg_desktop.engine.refiner_base import Box, Prompts, Refiner
+from tnseg_desktop.engine.frame_state import (  # noqa: F401 (USER_ORIGINS re-exported: callers import it from here)
+    USER_ORIGINS,
+    AutoSegmenter,
+    Change,
+    FrameMeta,
+    FrameSource,
+    FrameView,
+    Listener,
+    Origin,
+    _FrameState,
+    _KEEP,
+    _ListSource,
+    _Update,
+)
+from tnseg_desktop.engine.model_edits import (  # noqa: F401 (the errors are re-exported: callers import them from here)
+    ModelEdits,
+    NoAutoModelError,
+    NoRefinerError,
+    TextPromptUnavailable,
+)
+from tnseg_desktop.engine.refiner_base import Prompts, Refiner
 from tnseg_desktop.engine.undo import FrameChange, History, PackedXor, Step
-from tnseg_desktop.errors import UserFacingError
-from tnseg_desktop.training.clicks import Click
 
 log = logging.getLogger(__name__)
 
-LAYERS = ("mask", "auto", "base")
-_MAX_RECOMPUTES = 3
 
+class EditingSession(ModelEdits):
+    """One cine's masks, prompts and history; the model-driven edits come from :class:`ModelEdits`
+    (engine/model_edits.py), the per-frame records from engine/frame_state.py."""
 
-class Origin(enum.Enum):
-    NONE = "none"
-    AUTO = "auto"
-    REFINED = "refined"
-    PAINTED = "painted"
-    PROPAGATED = "propagated"
-    ACCEPTED = "accepted"
-
-
-# origins that hold the user's own work: bulk operations leave these frames alone
-USER_ORIGINS = frozenset({Origin.REFINED, Origin.PAINTED, Origin.ACCEPTED})
-
-
-class Change(enum.Flag):
-    MASK = enum.auto()
-    ORIGIN = enum.auto()
-    PROMPTS = enum.auto()
-    HISTORY = enum.auto()
-    REFINER = enum.auto()
-    AUTO_MODEL = enum.auto()
-
-
-class NoRefinerError(UserFacingError):
-    def __init__(self) -> None:
-        super().__init__("No refiner is loaded, so clicks and boxes cannot change the mask; load tnseg-lite or a SAM model first.")
-
-
-class NoAutoModelError(UserFacingError):
-    def __init__(self) -> None:
-        super().__init__("No segmentation model is loaded, so automatic masks are not available.")
-
-
-class TextPromptUnavailable(UserFacingError):
-    def __init__(self) -> None:
-        super().__init__("Text prompts are not available in this installation; clicks, boxes and painting still work.")
-
-
-class FrameSource(Protocol):
-    def __len__(self) -> int: ...
-
-    def frame(self, index: int) -> np.ndarray: ...
-
-
-class AutoSegmenter(Protocol):
-    def auto_probs(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]: ...
-
-
-class _ListSource:
-    """Adapts a plain sequence of frames to the ``frame(i)`` interface."""
-
-    def __init__(self, frames: Sequence[np.ndarray]) -> None:
-        self._frames = frames
-
-    def __len__(self) -> int:
-        return len(self._frames)
-
-    def frame(self, index: int) -> np.ndarray:
-        return self._frames[index]
-
-
-@dataclass(frozen=True)
-class FrameMeta:
-    """The small per-frame state; immutable so history can keep it by reference."""
-
-    origin: Origin = Origin.NONE
-    clicks: tuple[Click, ...] = ()
-    box: Box | None = None
-    text: str | None = None
-    base_origin: Origin = Origin.NONE
-    has: frozenset[str] = frozenset()  # which mask layers are present
-
-    @property
-    def has_prompts(self) -> bool:
-        return bool(self.clicks) or self.box is not None or self.text is not None
-
-    def prompts(self) -> Prompts:
-        return Prompts(clicks=list(self.clicks), box=self.box, text=self.text)
-
-
-@dataclass
-class _FrameState:
-    layers: dict[str, np.ndarray] = field(default_factory=dict)
-    meta: FrameMeta = field(default_factory=FrameMeta)
-    version: int = 0
-
-
-@dataclass(frozen=True)
-class FrameView:
-    """A snapshot of one frame's state for the UI (arrays are copies)."""
-
-    index: int
-    mask: np.ndarray | None
-    origin: Origin
-    prompts: Prompts
-    auto_mask: np.ndarray | None
-    version: int
-
-
-_KEEP = object()  # "leave this layer as it is" in an update
-
-
-@dataclass
-class _Update:
-    meta: FrameMeta
-    layers: dict[str, Any] = field(default_factory=dict)  # layer -> array, None (remove) or _KEEP
-
-
-Listener = Callable[[int | None, Change], None]
-Progress = Callable[[int, int], None]
-
-
-class EditingSession:
     def __init__(
         self,
         frames: FrameSource | Sequence[np.ndarray],
@@ -445,145 +350,7 @@ class EditingSession:
             st.version += 1
         self._notify([(index, Change.MASK | Change.ORIGIN | Change.PROMPTS)])
 
-    # -- automatic masks (heavy; worker thread) --------------------------------------
-    def _auto_model_or_raise(self) -> tuple[AutoSegmenter, int]:
-        with self._lock:
-            if self._auto_model is None:
-                raise NoAutoModelError()
-            return self._auto_model, self._generation
-
-    def auto_mask(self, index: int) -> np.ndarray:
-        """Replace the frame's mask with the automatic one (undoable); clears its prompts."""
-        done = self.auto_mask_range([index], overwrite=True)
-        if not done:
-            raise UserFacingError("The segmentation model changed while the automatic mask was computed; try again.")
-        m = self.mask(index)
-        assert m is not None
-        return m
-
-    def auto_mask_range(
-        self,
-        frames: Iterable[int],
-        progress: Progress | None = None,
-        should_stop: Callable[[], bool] | None = None,
-        overwrite: bool = False,
-        batch_size: int = 4,
-    ) -> list[int]:
-        """Automatic masks for ``frames``, in batches, as one undo step when nothing else intervenes.
-
-        Frames holding the user's work (refined, painted, accepted) keep their
-        mask unless ``overwrite``; their stored automatic mask is updated.
-        Returns the frames whose automatic mask was computed.
-        """
-        order = [int(i) for i in frames]
-        for i in order:
-            self._check_index(i)
-        group = ("auto", uuid.uuid4().hex)
-        done: list[int] = []
-        for start in range(0, len(order), max(1, batch_size)):
-            if should_stop is not None and should_stop():
-                break
-            model, generation = self._auto_model_or_raise()
-            chunk = order[start : start + batch_size]
-            images = [self.frame(i) for i in chunk]
-            probs = model.auto_probs(images)
-            with self._lock:
-                if generation != self._generation:
-                    break
-                updates = {}
-                for i, p in zip(chunk, probs):
-                    auto = np.asarray(p) >= self.threshold
-                    st = self._state(i)
-                    if overwrite or st.meta.origin not in USER_ORIGINS:
-                        updates[i] = _Update(FrameMeta(origin=Origin.AUTO), {"mask": auto, "auto": auto, "base": None})
-                    else:
-                        updates[i] = _Update(st.meta, {"auto": auto})
-                events = self._commit("automatic mask", updates, group)
-            done.extend(chunk)
-            self._notify(events)
-            if progress is not None:
-                progress(len(done), len(order))
-        return done
-
-    # -- prompts (heavy when they refine; worker thread) ------------------------------
-    def _refine_commit(self, index: int, label: str, plan: Callable[[_FrameState], tuple[FrameMeta, np.ndarray | None, bool]]) -> np.ndarray | None:
-        """Run the refiner outside the lock on a snapshot, commit if the frame did not change meanwhile.
-
-        ``plan(state) -> (new meta, prior, refine?)``; when ``refine`` is False
-        the new mask is ``prior`` itself (no network pass).
-        """
-        frame = self.frame(index)
-        for _ in range(_MAX_RECOMPUTES):
-            with self._lock:
-                st = self._state(index)
-                version, generation, refiner = st.version, self._generation, self._refiner
-                meta, prior, do_refine = plan(st)
-                base = st.layers.get("mask") if not st.meta.has_prompts else st.layers.get("base")
-                base_origin = st.meta.origin if not st.meta.has_prompts else st.meta.base_origin
-                if do_refine and refiner is None:
-                    raise NoRefinerError()
-            new = refiner.refine(frame, prior, meta.prompts()) if do_refine else prior  # type: ignore[union-attr]
-            with self._lock:
-                if st.version != version or generation != self._generation:
-                    continue
-                if not meta.has_prompts:
-                    # the prompt set is gone: the frame is back to its base mask and origin
-                    meta = replace(meta, origin=base_origin, base_origin=Origin.NONE)
-                    layers: dict[str, Any] = {"mask": new, "base": None}
-                else:
-                    meta = replace(meta, base_origin=base_origin)
-                    layers = {"mask": new, "base": base}
-                events = self._commit(label, {index: _Update(meta, layers)})
-            self._notify(events)
-            return None if new is None else np.asarray(new, dtype=bool).copy()
-        raise UserFacingError("The frame kept changing while the refinement was computed; try again.")
-
-    def add_click(self, index: int, row: int, col: int, positive: bool) -> np.ndarray:
-        """Add a click and refine the current mask with all the frame's prompts."""
-        h, w = self.shape(index)
-        if not (0 <= row < h and 0 <= col < w):
-            raise UserFacingError(f"The click at row {row}, column {col} is outside the {w}x{h} frame.")
-        click = Click(int(row), int(col), bool(positive))
-
-        def plan(st: _FrameState) -> tuple[FrameMeta, np.ndarray | None, bool]:
-            meta = replace(st.meta, clicks=st.meta.clicks + (click,), origin=Origin.REFINED)
-            return meta, st.layers.get("mask"), True
-
-        out = self._refine_commit(index, "click", plan)
-        assert out is not None
-        return out
-
-    def remove_click(self, index: int, click_index: int) -> np.ndarray | None:
-        """Remove one click and recompute from the mask the prompts started from."""
-
-        def plan(st: _FrameState) -> tuple[FrameMeta, np.ndarray | None, bool]:
-            clicks = list(st.meta.clicks)
-            if not 0 <= click_index < len(clicks):
-                raise IndexError(f"frame {index} has {len(clicks)} clicks, no click {click_index}")
-            del clicks[click_index]
-            meta = replace(st.meta, clicks=tuple(clicks), origin=Origin.REFINED)
-            return meta, st.layers.get("base"), meta.has_prompts
-
-        return self._refine_commit(index, "remove click", plan)
-
-    def set_box(self, index: int, box: Box | None) -> np.ndarray | None:
-        """Set (refine inside it) or remove (recompute from the base mask) the frame's box."""
-        if box is not None:
-            h, w = self.shape(index)
-            r0, c0, r1, c1 = (int(v) for v in box)
-            r0, c0, r1, c1 = max(0, min(r0, r1)), max(0, min(c0, c1)), min(h, max(r0, r1)), min(w, max(c0, c1))
-            if r1 - r0 < 2 or c1 - c0 < 2:
-                raise UserFacingError("The box is too small; drag a box around the nodule.")
-            box = (r0, c0, r1, c1)
-
-        def plan(st: _FrameState) -> tuple[FrameMeta, np.ndarray | None, bool]:
-            meta = replace(st.meta, box=box, origin=Origin.REFINED)
-            if box is not None:
-                return meta, st.layers.get("mask"), True
-            return meta, st.layers.get("base"), meta.has_prompts
-
-        return self._refine_commit(index, "box", plan)
-
+    # -- prompts ----------------------------------------------------------------
     def clear_prompts(self, index: int) -> None:
         """Forget the frame's clicks, box and text but keep its mask."""
         with self._lock:
@@ -592,30 +359,3 @@ class EditingSession:
             events = self._commit("clear prompts", {index: _Update(meta, {"base": None})})
         self._notify(events)
 
-    def apply_text(self, index: int, text: str) -> np.ndarray:
-        """Segment what a typed phrase names; raises a one-sentence UserFacingError when it cannot."""
-        phrase = " ".join(text.split())
-        if not phrase:
-            raise UserFacingError("Type what to segment, for example 'nodule'.")
-        try:
-            from tnseg_desktop.engine.text_prompt import text_to_mask
-        except ImportError:
-            raise TextPromptUnavailable() from None
-        frame = self.frame(index)
-        for _ in range(_MAX_RECOMPUTES):
-            with self._lock:
-                st = self._state(index)
-                version, generation = st.version, self._generation
-                prior = st.layers.get("mask")
-                refiner, clip = self._refiner, self.clip_predictor
-                base = prior if not st.meta.has_prompts else st.layers.get("base")
-                base_origin = st.meta.origin if not st.meta.has_prompts else st.meta.base_origin
-            new = text_to_mask(frame, phrase, prior, refiner, clip)  # UserFacingError passes through as it is
-            with self._lock:
-                if st.version != version or generation != self._generation:
-                    continue
-                meta = replace(st.meta, text=phrase, origin=Origin.REFINED, base_origin=base_origin)
-                events = self._commit("text", {index: _Update(meta, {"mask": new, "base": base})})
-            self._notify(events)
-            return np.asarray(new, dtype=bool).copy()
-        raise UserFacingError("The frame kept changing while the text prompt was computed; try again.")

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
     QGroupBox,
@@ -33,6 +33,7 @@ from tnseg_desktop.ui.messages import user_message
 from tnseg_desktop.ui.retrain_panel import install_training_ui
 from tnseg_desktop.ui.theme import CANVAS
 from tnseg_desktop.ui.transport_bar import TransportBar
+from tnseg_desktop.ui.viewer_menus import ViewerMenus
 from tnseg_desktop.ui.window_state import save_window_state
 
 log = logging.getLogger(__name__)
@@ -41,8 +42,8 @@ APP_TITLE = "tnseg-desktop"
 OPEN_FILE_FILTER = "All files (*);;DICOM (*.dcm *.dicom *.DCM);;Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff)"
 
 
-class MainWindow(QMainWindow):
-    """Opens one source at a time and shows it frame by frame."""
+class MainWindow(QMainWindow, ViewerMenus):
+    """Opens one source at a time and shows it frame by frame (actions and menus: ui/viewer_menus.py)."""
 
     source_opened = Signal(str)  # path, once its metadata is shown
     frame_displayed = Signal(int)  # index of the frame now on the canvas
@@ -142,70 +143,6 @@ class MainWindow(QMainWindow):
         splitter.setSizes([1000, 300])
         self.splitter = splitter
         self.setCentralWidget(splitter)
-
-    def _action(self, text: str, slot, shortcuts: list[str] | None = None, tip: str = "") -> QAction:
-        act = QAction(text, self)
-        if shortcuts:
-            act.setShortcuts([QKeySequence(s) for s in shortcuts])
-        act.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
-        if tip:
-            act.setStatusTip(tip)
-        act.triggered.connect(slot)
-        self.addAction(act)  # shortcuts work even while the menu bar is hidden
-        return act
-
-    def _build_actions(self) -> None:
-        self.act_open_file = self._action("&Open File…", self.choose_file, ["Ctrl+O"])
-        self.act_open_folder = self._action("Open &Folder…", self.choose_folder, ["Ctrl+Shift+O"])
-        self.act_clear_recent = self._action("Clear List", self._clear_recent)
-        self.act_quit = self._action("&Quit", self.close, ["Ctrl+Q"])
-        self.act_play = self._action("&Play / Pause", self.toggle_play, ["Space"])
-        self.act_prev = self._action("P&revious Frame", lambda: self.step(-1), ["Left", ","])
-        self.act_next = self._action("&Next Frame", lambda: self.step(1), ["Right", "."])
-        self.act_first = self._action("&First Frame", lambda: self._jump(0), ["Home"])
-        self.act_last = self._action("&Last Frame", lambda: self._jump(self._n_frames - 1), ["End"])
-        self.act_fit = self._action("&Fit to Window", self.canvas.fit, ["F", "Ctrl+0"])
-        self.act_zoom_in = self._action("Zoom &In", lambda: self.canvas.zoom_by(1.25), ["Ctrl++", "Ctrl+="])
-        self.act_zoom_out = self._action("Zoom &Out", lambda: self.canvas.zoom_by(0.8), ["Ctrl+-"])
-        self.act_reset_display = self._action("&Reset Brightness/Contrast", self.display_controls.reset, ["R"])
-        self.act_about = self._action("&About tnseg-desktop", self._about)
-        self.act_models = self._action("&Models…", self.show_models_dialog, tip="Model files: status, licences, import, download")
-        self._source_actions = [self.act_reset_display, self.act_play, self.act_prev, self.act_next, self.act_first, self.act_last,
-                                self.act_fit, self.act_zoom_in, self.act_zoom_out]
-        self._set_source_actions_enabled(False)
-
-    def _build_menus(self) -> None:
-        bar = self.menuBar()
-        m = bar.addMenu("&File")
-        m.addAction(self.act_open_file)
-        m.addAction(self.act_open_folder)
-        self.recent_menu = m.addMenu("Open &Recent")
-        m.addSeparator()
-        m.addAction(self.act_quit)
-        self._refresh_recent_menu(recent_files.load_recent())
-
-        m = bar.addMenu("&View")
-        for a in (self.act_fit, self.act_zoom_in, self.act_zoom_out):
-            m.addAction(a)
-        m.addSeparator()
-        m.addAction(self.act_reset_display)
-
-        m = bar.addMenu("&Playback")
-        for a in (self.act_play, self.act_prev, self.act_next, self.act_first, self.act_last):
-            m.addAction(a)
-
-        m = bar.addMenu("&Help")
-        m.addAction(self.act_models)
-        m.addAction(self.act_about)
-
-    def _build_status_bar(self) -> None:
-        sb = self.statusBar()
-        sb.setSizeGripEnabled(False)
-        self.pixel_label = QLabel("")
-        self.cache_label = QLabel("")
-        self.device_label = QLabel("Compute: checking…")
-        for w in (self.pixel_label, self.cache_label, self.device_label):
-            sb.addPermanentWidget(w)
 
     # --- opening ----------------------------------------------------------
     def choose_file(self) -> None:
@@ -430,25 +367,6 @@ class MainWindow(QMainWindow):
         return self._feed.frame(index) if self._feed is not None else None
 
     # --- small things -----------------------------------------------------
-    def _set_source_actions_enabled(self, enabled: bool) -> None:
-        self.display_controls.setEnabled(enabled)
-        for a in self._source_actions:
-            a.setEnabled(enabled)
-
-    def _refresh_recent_menu(self, paths: list[str]) -> None:
-        self.recent_menu.clear()
-        for p in paths:
-            act = self.recent_menu.addAction(p)
-            act.triggered.connect(lambda checked=False, p=p: self.open_path(p))
-        if paths:
-            self.recent_menu.addSeparator()
-            self.recent_menu.addAction(self.act_clear_recent)
-        self.recent_menu.setEnabled(bool(paths))
-
-    def _clear_recent(self) -> None:
-        recent_files.clear_recent()
-        self._refresh_recent_menu([])
-
     def _on_hover_pixel(self, row: int, col: int) -> None:
         image = self.canvas.displayed_image()
         if row < 0 or image is None:

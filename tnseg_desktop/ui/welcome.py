@@ -30,7 +30,7 @@ from PySide6.QtWidgets import (
 
 from tnseg_desktop.paths import resources_dir
 from tnseg_desktop.ui import recent_files
-from tnseg_desktop.ui.models_dialog import BackgroundTask, ModelRow, collect_model_rows
+from tnseg_desktop.ui.model_tasks import BackgroundTask, ModelRow, collect_model_rows
 from tnseg_desktop.ui.theme import ACCENT, BORDER, MUTED, PANEL, TEXT
 
 if TYPE_CHECKING:

@@ -1,0 +1,166 @@
+"""The editing controller's model work: loading models, embedding precompute, and the model and batch jobs."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+from tnseg_desktop.engine.session import EditingSession
+from tnseg_desktop.ui.background import Job
+from tnseg_desktop.ui.model_provider import LoadedModels
+
+
+def _leave_a_core_for_the_window() -> None:
+    """Model passes use all cores but one, so the GUI thread always finds a free core."""
+    import os
+
+    import torch
+
+    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+
+
+def nearest_first(n: int, current: int) -> list[int]:
+    return sorted(range(n), key=lambda i: (abs(i - current), i < current))
+
+
+class ModelJobs:
+    """Mixed into :class:`~tnseg_desktop.ui.editing_controller.EditingController`: loads models and runs
+    network passes on the ``model`` worker and long jobs (segment all, propagate) on the ``batch`` worker."""
+
+    def load_models(self, auto: str | None = None, refiner: str | None = None) -> Job:
+        """Load (or switch) models in the background; the banner and panel follow."""
+        provider = self.provider
+        auto = auto or self.models.auto_name
+        refiner = refiner or self.models.refiner_name
+
+        def work(job: Job) -> tuple[LoadedModels, list, list[str], list[str]]:
+            _leave_a_core_for_the_window()
+            return provider.load(auto, refiner), provider.missing(), provider.auto_names(), provider.refiner_names()
+
+        self.model_panel.set_device("loading models…")
+        return self.model_worker.submit(work, self._models_loaded, self._job_failed, name="load models")
+
+    def _models_loaded(self, result) -> None:
+        loaded, missing, autos, refiners = result
+        self.models = loaded
+        self.model_panel.set_models(autos, loaded.auto_name, refiners, loaded.refiner_name)
+        self.model_panel.set_device(loaded.device_text)
+        self.window.device_label.setText(f"Compute: {loaded.device_text}")
+        self.banner.set_missing(missing)
+        self.text_field.edit.setPlaceholderText(
+            "Describe the target, e.g. nodule" if loaded.clip is not None else "Text prompts need CLIP-TNseg weights")
+        for p in loaded.problems or []:
+            self._say(p)
+        if self.session is not None:
+            self._install_models(self.session)
+        self.models_ready.emit()
+
+    def _install_models(self, session: EditingSession) -> None:
+        session.set_auto_model(self.models.auto)
+        session.set_refiner(self.models.refiner)
+        session.set_clip_predictor(self.models.clip)
+        self._restart_precompute()
+
+    def _restart_precompute(self) -> None:
+        if self.precompute is not None:
+            self.precompute.cancel(wait=False)
+            self.precompute = None
+        refiner, session = self.models.refiner, self.session
+        if session is None or refiner is None or not getattr(refiner, "needs_embedding", False):
+            self.model_panel.set_embedding_progress(0, 0)
+            return
+        from tnseg_desktop.engine.precompute import Precompute
+
+        relay = self.relay
+        pre = Precompute(session.source, refiner, current=max(0, self.window.displayed_index),
+                         on_progress=lambda i, done, total: relay.fired.emit("embed", (pre, done, total)))
+        self.precompute = pre.start()
+        self.model_panel.set_embedding_progress(0, pre.count)
+
+    def _model_job(self, name: str, fn: Callable[[EditingSession, int], Any]) -> Job | None:
+        index = self._frame()
+        if index is None:
+            return None
+        session = self.session
+        assert session is not None
+        return self.model_worker.submit(lambda job: fn(session, index), None, self._job_failed, name=name)
+
+    def segment_frame(self) -> Job | None:
+        if self.models.auto is None:
+            self._say("No segmentation model is installed; paint the mask with the brush instead.")
+            return None
+        return self._model_job("segment frame", lambda s, i: s.auto_mask(i))
+
+    def segment_all(self) -> Job | None:
+        """Automatic masks for every frame, nearest to the one on screen first; cancellable."""
+        if self.session is None or self.models.auto is None:
+            self._say("No segmentation model is installed; paint the mask with the brush instead."
+                      if self.session is not None else "Open a cine first.")
+            return None
+        if self._batch_job is not None:
+            return None
+        session, relay = self.session, self.relay
+        order = nearest_first(len(session), max(0, self.window.displayed_index))
+        holder: dict[str, Job] = {}
+
+        def work(job: Job) -> str:
+            done = session.auto_mask_range(order, progress=lambda d, t: relay.fired.emit("progress", (job, d, t)),
+                                           should_stop=lambda: job.cancelled, batch_size=2)
+            return f"Segmented {len(done)} of {len(order)} frames" + (" (cancelled)." if job.cancelled else ".")
+
+        job = self.batch_worker.submit(work, lambda text: self._batch_done(holder["job"], text),
+                                       lambda exc: self._batch_failed(holder["job"], exc), name="segment all")
+        holder["job"] = job
+        self._batch_job = job
+        self.model_panel.job_started("Segmenting all frames…", len(order))
+        return job
+
+    def propagate(self, direction: int) -> Job | None:
+        index = self._frame()
+        if index is None or self._batch_job is not None:
+            return None
+        if self.models.refiner is None:
+            self._say("Propagation needs a refiner model (none is installed).")
+            return None
+        session, relay = self.session, self.relay
+        holder: dict[str, Job] = {}
+
+        def work(job: Job) -> str:
+            from tnseg_desktop.engine.propagation import propagate
+
+            res = propagate(session, index, direction, progress=lambda d, t: relay.fired.emit("progress", (job, d, t)),
+                            should_stop=lambda: job.cancelled)
+            text = f"Propagated to {len(res.frames)} frame(s) for review"
+            if res.stopped_at is not None:
+                text += f"; stopped at frame {res.stopped_at + 1}: {res.reason.value}"
+            return text + "."
+
+        job = self.batch_worker.submit(work, lambda text: self._batch_done(holder["job"], text),
+                                       lambda exc: self._batch_failed(holder["job"], exc), name="propagate")
+        holder["job"] = job
+        self._batch_job = job
+        total = (len(session) - 1 - index) if direction > 0 else index
+        self.model_panel.job_started("Propagating " + ("forward…" if direction > 0 else "backward…"), total)
+        return job
+
+    def _batch_done(self, job: Job, text: str) -> None:
+        if job is self._batch_job:
+            self._batch_job = None
+            self.model_panel.job_finished(text)
+        self._say(text)
+        self.job_finished.emit(job.name)
+
+    def _batch_failed(self, job: Job, exc: BaseException) -> None:
+        if job is self._batch_job:
+            self._batch_job = None
+            self.model_panel.job_finished("")
+        self._job_failed(exc)
+        self.job_finished.emit(job.name)
+
+    def cancel_job(self) -> None:
+        if self._batch_job is not None:
+            self._batch_job.cancel()
+            self.model_panel.job_label.setText("Cancelling…")
+
+    @property
+    def busy(self) -> bool:
+        return self.model_worker.busy or self.batch_worker.busy

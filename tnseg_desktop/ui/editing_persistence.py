@@ -1,0 +1,150 @@
+"""The editing controller's store side: study registration, accept, drafts (autosave), recovery and the close question."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QMessageBox
+
+from tnseg_desktop.engine.measurements import measure
+from tnseg_desktop.engine.session import EditingSession, Origin
+from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.io.content_hash import Frames, content_hash
+from tnseg_desktop.ui.background import Job
+
+DRAFT_ORIGINS = (Origin.REFINED, Origin.PAINTED, Origin.PROPAGATED)
+
+
+class StorePersistence:
+    """Mixed into :class:`~tnseg_desktop.ui.editing_controller.EditingController`: every store write runs
+    on the ``store`` worker."""
+
+    def _register_study(self, session: EditingSession, frames: Frames, meta) -> tuple[dict, dict]:
+        """On the store thread: the study id, then its accepted masks and drafts to show again."""
+        from tnseg_desktop.store import DraftAutosaver
+
+        study_id = self.store.add_study(meta, content_hash(frames, meta))
+        if session is self.session:
+            self.study_id = study_id
+            self.autosaver = DraftAutosaver(self.store, study_id)
+        accepted = self.store.accepted_masks(study_id)
+        drafts = {d.frame_index: (self.store.load_draft(study_id, d.frame_index), d.origin)
+                  for d in self.store.drafts(study_id=study_id)}
+        return accepted, drafts
+
+    def _restore_saved(self, session: EditingSession, saved: tuple[dict, dict]) -> None:
+        if session is not self.session:
+            return
+        accepted, drafts = saved
+        for i, mask in accepted.items():
+            if session.origin(i) is Origin.NONE:
+                session.restore(i, mask, Origin.ACCEPTED)
+        for i, (mask, origin) in drafts.items():
+            if mask is not None and session.origin(i) in (Origin.NONE, Origin.ACCEPTED):
+                session.restore(i, mask, Origin.PROPAGATED if origin == "propagated" else Origin.PAINTED)
+                self._drafted.add(i)
+        if drafts:
+            self._say(f"{len(drafts)} unaccepted draft frame(s) of this cine were restored.")
+
+    def accept(self) -> Job | None:
+        """Accept the frame on screen and save it in the store at once (on the store thread)."""
+        index = self._frame()
+        if index is None:
+            return None
+        session = self.session
+        assert session is not None
+        before = session.view(index)
+        session.accept(index)
+        self._drafted.discard(index)
+        mask = session.mask(index)
+        info = self._edit_info(before)
+        spacing = self._spacing()
+        if self.store is None:
+            self._say(f"Frame {index + 1} accepted (no annotation store is open, so it is not saved).")
+            return None
+
+        def save(job: Job):
+            if self.autosaver is None or session is not self.session:
+                raise UserFacingError("The annotation store was not ready; accept the frame again.")
+            size = measure(mask, spacing) if mask is not None else None
+            edit_info = replace(info, measurements=size.to_dict() if size is not None else None)
+            return self.autosaver.accept(index, mask, original_mask=before.auto_mask, edit_info=edit_info)
+
+        def saved(_record) -> None:
+            self._say(f"Frame {index + 1} accepted and saved.")
+            self.accepted.emit(index)
+
+        return self.store_worker.submit(save, saved, self._job_failed, name="accept")
+
+    def _edit_info(self, view):
+        from tnseg_desktop.store import EditInfo
+
+        prompts = view.prompts
+        tool = {Origin.AUTO: "auto", Origin.PAINTED: "paint", Origin.PROPAGATED: "propagate",
+                Origin.ACCEPTED: "accept", Origin.NONE: "empty"}.get(view.origin, "click")
+        if view.origin is Origin.REFINED:
+            tool = "text" if prompts.text else ("box" if prompts.box is not None and not prompts.clicks else "click")
+        model = self.models.auto_name if view.origin is Origin.AUTO else self.models.refiner_name
+        clicks = [{"x": c.col, "y": c.row, "positive": c.positive} for c in prompts.clicks]
+        return EditInfo(tool=tool, prompt=prompts.text, clicks=clicks, model_name=model)
+
+    def _start_store_session(self, ask: bool) -> None:
+        info = self.store.recover()
+        self.store.start_session()
+        if info is None:
+            return
+        if not ask:
+            self.store.finish_recovery(info, restore=True)
+            return
+
+        def offer() -> None:
+            from tnseg_desktop.ui.recovery_dialog import ask_restore
+
+            restore = ask_restore(info, self.window)
+            self.store.finish_recovery(info, restore=restore)
+            if restore and info.studies and self.window.cine is None:
+                import os
+
+                path = info.studies[0].source_path
+                if os.path.exists(path):
+                    self.window.open_path(path)
+
+        QTimer.singleShot(0, offer)
+
+    def flush_drafts(self) -> Job | None:
+        saver = self.autosaver
+        if saver is None or not saver.pending:
+            return None
+        return self.store_worker.submit(lambda job: saver.flush(), None, self._job_failed, name="autosave")
+
+    def unaccepted_frames(self) -> list[int]:
+        if self.session is None:
+            return []
+        return sorted(i for o in DRAFT_ORIGINS for i in self.session.frames_with(o))
+
+    def confirm_close(self) -> bool:
+        """Close guard: asks when frames hold edits that are not accepted; drafts are saved either way."""
+        frames = self.unaccepted_frames()
+        if frames:
+            box = QMessageBox(QMessageBox.Icon.Question, "Unaccepted edits",
+                              f"{len(frames)} frame(s) have edits that are not accepted yet.", parent=self.window)
+            box.setInformativeText("They are kept as drafts and come back when you open this cine again. "
+                                   "Accept a frame with Enter to save it as final.")
+            close = box.addButton("Close", QMessageBox.ButtonRole.AcceptRole)
+            stay = box.addButton("Keep Editing", QMessageBox.ButtonRole.RejectRole)
+            box.setDefaultButton(stay)
+            self.close_question = box
+            box.exec()
+            if box.clickedButton() is not close:
+                return False
+        job = self.flush_drafts()
+        if job is not None:
+            job.finished.wait(10.0)
+        return True
+
+    def _export_context(self) -> tuple | None:
+        if self.store is None or self.study_id is None or self.window.meta is None:
+            return None
+        meta = self.window.meta
+        return (self.store, self.study_id, meta.source_path, bool(meta.is_dicom), self.models.auto_name)
