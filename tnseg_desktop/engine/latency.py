@@ -101,10 +101,10 @@ def measure_click_latency(model_name: str, device: torch.device | str = "cpu", n
         result["embed_ms"] = None
     elif model_name in ("sam-vit-b", "mobilesam"):
         from tnseg_desktop.engine.sam_refiner import SamRefiner
-        from tnseg_desktop.model.sam_adapter import SAM_WEIGHTS, build_sam
+        from tnseg_desktop.model.sam_adapter import SAM_ARCH, build_sam
 
         torch.manual_seed(0)
-        refiner = SamRefiner(build_sam(SAM_WEIGHTS[model_name].arch), name=model_name, device=device)
+        refiner = SamRefiner(build_sam(SAM_ARCH[model_name]), name=model_name, device=device)
         embeds, embeds_cpu = _times_ms(lambda: refiner.encode(frame), embed_n, warmup=1)
         result["embed_ms"] = round(statistics.median(embeds), 1)
         result["embed_cpu_ms"] = round(statistics.median(embeds_cpu), 1)

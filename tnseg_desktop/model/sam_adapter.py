@@ -8,7 +8,6 @@ TinyViT image encoder (``sam_tinyvit``), whose parameter names match
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -17,28 +16,13 @@ import torch
 from torch import nn
 
 from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.model import registry
 from tnseg_desktop.model.torchvision_compat import import_torchvision
 from tnseg_desktop.paths import shipped_models_dir, user_models_dir
 
-SAM_NAMES = ("sam-vit-b", "sam-vit-l", "sam-vit-h", "mobilesam")
-
-
-@dataclass(frozen=True)
-class SamWeights:
-    name: str
-    file_name: str
-    sha256: str | None
-    arch: str  # segment_anything registry key, or "vit_t" for MobileSAM
-
-
-# file names and checksums of the official releases (/work/shared/data/weights.md;
-# vit_l/vit_h checksums are not recorded there, so those files are not checked)
-SAM_WEIGHTS: dict[str, SamWeights] = {
-    "sam-vit-b": SamWeights("sam-vit-b", "sam_vit_b_01ec64.pth", "ec2df62732614e57411cdcf32a23ffdf28910380d03139ee0f4fcbe91eb8c912", "vit_b"),
-    "sam-vit-l": SamWeights("sam-vit-l", "sam_vit_l_0b3195.pth", None, "vit_l"),
-    "sam-vit-h": SamWeights("sam-vit-h", "sam_vit_h_4b8939.pth", None, "vit_h"),
-    "mobilesam": SamWeights("mobilesam", "mobile_sam.pt", "6dbb90523a35330fedd7f1d3dfc66f995213d81b29a5ca8108dbcdd4e37d6c2f", "vit_t"),
-}
+# the segment_anything builder key of each SAM model; file names and checksums are the registry's (models/registry.json)
+SAM_ARCH: dict[str, str] = {"sam-vit-b": "vit_b", "sam-vit-l": "vit_l", "sam-vit-h": "vit_h", "mobilesam": "vit_t"}
+SAM_NAMES = tuple(SAM_ARCH)
 
 
 class SamWeightsMissing(UserFacingError):
@@ -56,13 +40,23 @@ def _segment_anything() -> Any:
     return segment_anything
 
 
+def _sam_entry(name: str) -> registry.ModelEntry | None:
+    """The registry entry of a SAM model, or None for another name (or a registry without it)."""
+    if name not in SAM_ARCH:
+        return None
+    try:
+        return registry.entry(name)
+    except registry.RegistryError:
+        return None
+
+
 def find_sam_weights(name: str) -> Path | None:
     """The installed checkpoint for ``name`` (user model folder first, then shipped models), or None."""
-    info = SAM_WEIGHTS.get(name)
+    info = _sam_entry(name)
     if info is None:
         return None
     for folder in (user_models_dir(), shipped_models_dir()):
-        candidate = folder / info.file_name
+        candidate = folder / info.file
         if candidate.is_file():
             return candidate
     return None
@@ -154,13 +148,13 @@ def load_sam(name: str, path: Path | None = None, verify: bool = False) -> tuple
     The sha256 keys the embedding cache; with ``verify`` it must also equal
     the official file's checksum where one is recorded.
     """
-    info = SAM_WEIGHTS.get(name)
-    if info is None:
+    if name not in SAM_ARCH:
         raise UserFacingError(f"unknown Segment Anything model '{name}': use one of {', '.join(SAM_NAMES)}.")
+    info = registry.entry(name)
     path = path if path is not None else find_sam_weights(name)
     if path is None:
         raise SamWeightsMissing(
-            f"{name} needs the file {info.file_name}, which is not installed; add it with 'tnseg-desktop models import FILE'."
+            f"{name} needs the file {info.file}, which is not installed; add it with 'tnseg-desktop models import FILE'."
         )
     from tnseg_desktop.model.safe_load import check_sha256, sha256_of
 
@@ -169,6 +163,6 @@ def load_sam(name: str, path: Path | None = None, verify: bool = False) -> tuple
         digest = info.sha256
     else:
         digest = sha256_of(path)
-    model = build_sam(info.arch)
+    model = build_sam(SAM_ARCH[name])
     load_sam_checkpoint(model, path)
     return model.eval(), digest
