@@ -27,6 +27,7 @@ def save_lite(model: TnsegLite, path: str | Path, info: dict[str, Any] | None = 
     os.close(fd)
     try:
         save_file(state, tmp, metadata=metadata)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; weights are meant to be shared
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
