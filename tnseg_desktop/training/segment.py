@@ -7,7 +7,6 @@ import re
 import sys
 from pathlib import Path
 
-import cv2
 import numpy as np
 
 from tnseg_desktop.errors import UserFacingError
@@ -17,17 +16,11 @@ def _safe_stem(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem if path.is_file() else path.name) or "input"
 
 
-def _write_png(path: Path, mask: np.ndarray) -> None:
-    tmp = path.with_suffix(".tmp.png")
-    if not cv2.imwrite(str(tmp), mask.astype(np.uint8) * 255):
-        raise UserFacingError("could not write the mask file (disk full or no permission?).", str(path))
-    tmp.replace(path)
-
-
 def run_segment(args: argparse.Namespace) -> int:
     from tnseg_desktop.io import open_source
     from tnseg_desktop.model.device import choose_device
     from tnseg_desktop.model.resolve import load_auto_segmenter
+    from tnseg_desktop.store.maskfiles import write_mask_png
 
     device = choose_device(args.device)
     seg = load_auto_segmenter(args.model, device, prompt=args.prompt)
@@ -50,7 +43,10 @@ def run_segment(args: argparse.Namespace) -> int:
                         mask = p >= 0.5
                         masks[i] = mask
                         name = f"{_safe_stem(src)}.png" if n == 1 and not multiple else f"frame_{i:04d}.png"
-                        _write_png(out_dir / name, mask)
+                        try:
+                            write_mask_png(out_dir / name, mask)
+                        except OSError as exc:
+                            raise UserFacingError(f"could not write the mask file ({exc.strerror or exc}).", str(out_dir / name)) from None
                     print(f"\r{src.name}: {idx[-1] + 1}/{n} frames", end="", file=sys.stderr, flush=True)
                 print(file=sys.stderr)
                 total_frames += n
@@ -60,7 +56,7 @@ def run_segment(args: argparse.Namespace) -> int:
                     from tnseg_desktop.io.seg_writer import write_seg
 
                     seg_path = out_dir / f"{_safe_stem(src)}_seg.dcm"
-                    write_seg(src, masks, seg_path)
+                    write_seg(src, masks, seg_path, algorithm_name=args.model)
                     print(f"wrote {seg_path}", file=sys.stderr)
     except KeyboardInterrupt:
         print("\ncancelled; masks written so far are complete files", file=sys.stderr)
