@@ -79,15 +79,7 @@ def download(name: str, progress: Progress | None = None, timeout: float = 30.0,
             digest = _hash_existing(part) if resumed else hashlib.sha256()
             try:
                 with open(part, "ab" if resumed else "wb") as out:
-                    done = have
-                    while chunk := response.read(CHUNK):
-                        out.write(chunk)
-                        digest.update(chunk)
-                        done += len(chunk)
-                        if progress is not None:
-                            progress(done, total)
-                    out.flush()
-                    os.fsync(out.fileno())
+                    registry.copy_hashing(response, out, digest, progress, total, done=have)
             except (socket.timeout, ConnectionError, OSError) as exc:
                 raise DownloadError(f"the download of {name} stopped ({exc}); run the same command again to continue where it stopped.") from None
         hexdigest = digest.hexdigest()

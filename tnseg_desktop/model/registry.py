@@ -262,23 +262,28 @@ def verify(progress: Callable[[str, int, int], None] | None = None) -> list[Veri
 # --- import / remove --------------------------------------------------------------------------------
 
 
+def copy_hashing(fin: Any, fout: Any, digest: Any, progress: Progress | None, total: int | None, done: int = 0) -> int:
+    """Copy a stream to a file in chunks, feeding ``digest`` and reporting progress; fsyncs; returns bytes done."""
+    while chunk := fin.read(CHUNK):
+        fout.write(chunk)
+        digest.update(chunk)
+        done += len(chunk)
+        if progress is not None:
+            progress(done, total)
+    fout.flush()
+    os.fsync(fout.fileno())
+    return done
+
+
 def _copy_hashing(src: Path, dest_dir: Path, progress: Progress | None) -> tuple[Path, str, int]:
     """Copy ``src`` to a temp file in ``dest_dir`` while hashing what was copied."""
     dest_dir.mkdir(parents=True, exist_ok=True)
     total = src.stat().st_size
     digest = hashlib.sha256()
     fd, tmp = tempfile.mkstemp(dir=dest_dir, prefix=".import-", suffix=".part")
-    done = 0
     try:
         with open(src, "rb") as fin, os.fdopen(fd, "wb") as fout:
-            while chunk := fin.read(CHUNK):
-                digest.update(chunk)
-                fout.write(chunk)
-                done += len(chunk)
-                if progress is not None:
-                    progress(done, total)
-            fout.flush()
-            os.fsync(fout.fileno())
+            done = copy_hashing(fin, fout, digest, progress, total)
     except BaseException:
         os.unlink(tmp)
         raise
