@@ -101,6 +101,10 @@ class LiteRefiner:
     def crop_for(self, shape: tuple[int, int], prior: np.ndarray | None, prompts: Prompts) -> Crop | None:
         if not self.zoom:
             return None
+        if prompts.box is None and (prior is None or not prior.any()):
+            # nothing tells the object's extent yet: a window around lone clicks would cut the nodule
+            # (measured on ddti/val from empty: Dice after 1 click 0.28 zoomed vs 0.75 on the whole frame)
+            return None
         box = prompts.box
         if box is not None and self.box_margin > 0:
             r0, c0, r1, c1 = box
