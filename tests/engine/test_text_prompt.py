@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import pytest
-import torch
-from torch import nn
 
 from tnseg_desktop.engine.refiner_base import Prompts
 from tnseg_desktop.engine.sam_refiner import SamRefiner
@@ -21,31 +17,7 @@ from tnseg_desktop.engine.text_prompt import (
     text_to_mask,
 )
 from tnseg_desktop.model.sam_small import small_sam
-
-
-class TinyTextSeg(nn.Module):
-    """Stand-in for clip-tnseg: hashed-word text embedding FiLM-modulating two random convs.
-
-    A brightness skip keeps its map tied to the image, so it has structure
-    with random weights.
-    """
-
-    def __init__(self, seed: int = 0) -> None:
-        super().__init__()
-        torch.manual_seed(seed)
-        self.words = nn.EmbeddingBag(64, 8)
-        self.film = nn.Linear(8, 16)
-        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
-        self.conv2 = nn.Conv2d(8, 1, 3, padding=1)
-
-    @torch.no_grad()
-    def prob_map(self, frame: np.ndarray, text: str) -> np.ndarray:
-        ids = torch.tensor([[zlib.crc32(w.encode()) % 64 for w in text.lower().split()]])
-        gamma, beta = self.film(self.words(ids)).chunk(2, dim=-1)
-        x = torch.from_numpy(frame.astype(np.float32) / 255.0)[None, None]
-        h = torch.relu(self.conv1(x)) * (1 + gamma[..., None, None]) + beta[..., None, None]
-        logits = 0.5 * self.conv2(h) + 12.0 * (x - 0.5)
-        return torch.sigmoid(logits)[0, 0].numpy()
+from tiny_text_seg import TinyTextSeg
 
 
 def _frame() -> np.ndarray:

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import zlib
-
 import numpy as np
 import torch
 from PySide6.QtCore import QPoint, QPointF, QRectF, Qt
 from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import QApplication
-from torch import nn
+import tiny_text_seg
 
 from tnseg_desktop.engine.refiner_base import Prompts
 
@@ -47,25 +45,10 @@ class BrightAuto:
         return [(np.asarray(f, dtype=np.float32) > 100).astype(np.float32) for f in frames]
 
 
-class TinyTextSeg(nn.Module):
-    """A tiny random text-conditioned map: hashed words FiLM two random convs, plus a brightness skip."""
-
+class TinyTextSeg(tiny_text_seg.TinyTextSeg):
     def __init__(self, seed: int = 0) -> None:
-        super().__init__()
-        torch.manual_seed(seed)
-        self.words = nn.EmbeddingBag(64, 8)
-        self.film = nn.Linear(8, 16)
-        self.conv1 = nn.Conv2d(1, 8, 3, padding=1)
-        self.conv2 = nn.Conv2d(8, 1, 3, padding=1)
-
-    @torch.no_grad()
-    def prob_map(self, frame: np.ndarray, text: str) -> np.ndarray:
-        ids = torch.tensor([[zlib.crc32(w.encode()) % 64 for w in text.lower().split()]])
-        gamma, beta = self.film(self.words(ids)).chunk(2, dim=-1)
-        x = torch.from_numpy(frame.astype(np.float32) / 255.0)[None, None]
-        h = torch.relu(self.conv1(x)) * (1 + gamma[..., None, None]) + beta[..., None, None]
-        # the test frames are dim gradients: centre the brightness skip low so the map finds a region
-        return torch.sigmoid(0.5 * self.conv2(h) + 12.0 * (x - 0.3))[0, 0].numpy()
+        # the editing tests' frames are dim gradients: centre the brightness skip low so the map finds a region
+        super().__init__(seed, brightness_centre=0.3)
 
 
 def tiny_lite_refiner():
