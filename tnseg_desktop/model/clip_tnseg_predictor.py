@@ -12,7 +12,6 @@ import contextlib
 from pathlib import Path
 from typing import Sequence
 
-import cv2
 import numpy as np
 import torch
 
@@ -20,6 +19,7 @@ from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.model import registry
 from tnseg_desktop.model.clip_tnseg import DEFAULT_PROMPT, ClipTnseg
 from tnseg_desktop.model.clip_tnseg_checkpoint import load_checkpoint_into
+from tnseg_desktop.model.frame_batches import probs_at_frame_size
 from tnseg_desktop.model.safe_load import load_state_dict
 
 CLIP_ENTRY = "clip-vit-b-16"
@@ -87,12 +87,6 @@ class ClipTnsegPredictor:
         self.prompt = prompt or DEFAULT_PROMPT
         self.low_precision = low_precision
 
-    def _prep(self, frame: np.ndarray) -> np.ndarray:
-        from tnseg_desktop.training.data import to_gray
-
-        gray = to_gray(frame)
-        return cv2.resize(gray, (self.size, self.size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-
     @torch.no_grad()
     def _forward(self, images01: np.ndarray, prompt: str) -> np.ndarray:
         x = torch.from_numpy(images01).to(self.device)[:, None]
@@ -110,13 +104,7 @@ class ClipTnsegPredictor:
         return self._probs([frame], prompt or self.prompt, 1)[0]
 
     def _probs(self, frames: Sequence[np.ndarray], prompt: str, batch_size: int) -> list[np.ndarray]:
-        out: list[np.ndarray] = []
-        for i in range(0, len(frames), batch_size):
-            chunk = frames[i : i + batch_size]
-            probs = self._forward(np.stack([self._prep(f) for f in chunk]), prompt)
-            for f, p in zip(chunk, probs):
-                out.append(cv2.resize(p, (f.shape[1], f.shape[0]), interpolation=cv2.INTER_LINEAR))
-        return out
+        return probs_at_frame_size(frames, self.size, lambda x: self._forward(x, prompt), batch_size)
 
 
 def _required_path(name: str, error: type[UserFacingError]) -> Path:

@@ -12,6 +12,7 @@ import cv2
 import numpy as np
 import torch
 
+from tnseg_desktop.model.frame_batches import probs_at_frame_size, square_input
 from tnseg_desktop.model.lite import TnsegLite
 from tnseg_desktop.training.clicks import Click, click_maps
 from tnseg_desktop.training.data import to_gray
@@ -44,19 +45,9 @@ class LitePredictor:
                 logits = 0.5 * (logits + flipped)
         return torch.sigmoid(logits)[:, 0].cpu().numpy()
 
-    def _prep(self, frame: np.ndarray) -> np.ndarray:
-        gray = to_gray(frame)
-        return cv2.resize(gray, (self.size, self.size), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
-
     def auto_probs(self, frames: Sequence[np.ndarray], batch_size: int = 8) -> list[np.ndarray]:
         """Automatic nodule probability per frame, each at its frame's resolution."""
-        out: list[np.ndarray] = []
-        for i in range(0, len(frames), batch_size):
-            chunk = frames[i : i + batch_size]
-            probs = self._forward(np.stack([self._prep(f) for f in chunk]), None)
-            for f, p in zip(chunk, probs):
-                out.append(cv2.resize(p, (f.shape[1], f.shape[0]), interpolation=cv2.INTER_LINEAR))
-        return out
+        return probs_at_frame_size(frames, self.size, lambda x: self._forward(x, None), batch_size)
 
     def auto_prob(self, frame: np.ndarray) -> np.ndarray:
         return self.auto_probs([frame])[0]
@@ -79,7 +70,7 @@ class LitePredictor:
         r0, c0, r1, c1 = max(0, r0), max(0, c0), min(h, r1), min(w, c1)
         window = gray[r0:r1, c0:c1]
         s = self.size
-        img = cv2.resize(window, (s, s), interpolation=cv2.INTER_AREA).astype(np.float32) / 255.0
+        img = square_input(window, s)
         extra = np.zeros((3, s, s), dtype=np.float32)
         if prior is not None:
             extra[0] = cv2.resize(prior[r0:r1, c0:c1].astype(np.uint8), (s, s), interpolation=cv2.INTER_NEAREST)
