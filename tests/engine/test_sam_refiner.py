@@ -23,7 +23,7 @@ def _one_thread():
 @pytest.fixture(scope="module", params=["sam", "mobilesam"])
 def refiner(request) -> SamRefiner:
     model = small_sam() if request.param == "sam" else small_mobile_sam()
-    return SamRefiner(model, name=request.param)
+    return SamRefiner(model, name=request.param, decoder_bf16=False)
 
 
 def _frame(h: int = 90, w: int = 150, seed: int = 0) -> np.ndarray:
@@ -75,6 +75,31 @@ def test_single_click_picks_highest_predicted_iou(refiner):
     best = int(iou[0].argmax())
     np.testing.assert_allclose(pred.low_res, low[0, best].numpy(), atol=1e-4)
     assert pred.iou == pytest.approx(float(iou[0].max()), abs=1e-5)
+
+
+@pytest.mark.parametrize("kind", ["sam", "mobilesam"])
+def test_bf16_decoder_agrees_with_float32(kind):
+    torch.manual_seed(0)
+    model = small_sam() if kind == "sam" else small_mobile_sam()
+    exact = SamRefiner(model, name=kind, decoder_bf16=False)
+    fast = SamRefiner(model, name=kind, decoder_bf16=True)
+    assert fast._decoder is not model.mask_decoder and next(fast._decoder.parameters()).dtype == torch.bfloat16
+    assert next(model.mask_decoder.parameters()).dtype == torch.float32  # the shared model is untouched
+    f = _frame(seed=7)
+    prior = np.zeros(f.shape, bool)
+    prior[20:70, 40:110] = True
+    for prompts, p in [
+        (Prompts(clicks=as_clicks([(45, 75, True)])), None),
+        (Prompts(clicks=as_clicks([(45, 75, True), (5, 5, False)])), prior),
+        (Prompts(box=(20, 35, 70, 115)), None),
+    ]:
+        a = exact.predict(f, p, prompts)
+        b = fast.predict(f, p, prompts)
+        assert a is not None and b is not None and a.multimask == b.multimask
+        assert b.logits.dtype == np.float32
+        scale = float(np.abs(a.logits).max())
+        assert np.abs(a.logits - b.logits).max() <= 0.05 * scale + 1e-3
+        assert b.iou == pytest.approx(a.iou, abs=0.05)
 
 
 def test_several_prompts_use_single_output(refiner):

@@ -57,29 +57,18 @@ def _p95(values: list[float]) -> float:
     return float(np.percentile(np.asarray(values), 95))
 
 
-def _lite_refiner(device: torch.device) -> Any:
+def _lite_refiner(device: torch.device) -> tuple[Any, str]:
+    """The shipped tnseg-lite when its weights are present (what users run), else random weights of its configuration."""
+    from tnseg_desktop.engine.lite_refiner import LiteRefiner
     from tnseg_desktop.model.lite import TnsegLite
+    from tnseg_desktop.model.lite_weights import load_lite
+    from tnseg_desktop.model.resolve import resolve_lite_weights
 
-    torch.manual_seed(0)
-    model = TnsegLite()
     try:
-        from tnseg_desktop.engine.lite_refiner import LiteRefiner
-    except ImportError:
-        LiteRefiner = None  # noqa: N806
-    if LiteRefiner is not None:
-        return LiteRefiner(model, device=str(device))
-    from tnseg_desktop.model.lite_predictor import LitePredictor
-
-    predictor = LitePredictor(model, device)
-
-    class _Crop:  # the refiner contract on top of the predictor, with a crop around the prior
-        def refine(self, frame: np.ndarray, prior: np.ndarray | None, prompts: Prompts) -> np.ndarray:
-            rows, cols = np.nonzero(prior) if prior is not None else (np.array([0]), np.array([0]))
-            pad = 40
-            crop = (int(rows.min()) - pad, int(cols.min()) - pad, int(rows.max()) + pad, int(cols.max()) + pad)
-            return predictor.refine_prob(frame, prior, prompts.clicks, crop=crop) >= 0.5
-
-    return _Crop()
+        return LiteRefiner(load_lite(resolve_lite_weights("tnseg-lite"), device), device=str(device)), "shipped"
+    except Exception:  # noqa: BLE001 - no shipped weights: same architecture, random weights
+        torch.manual_seed(0)
+        return LiteRefiner(TnsegLite(base_channels=16, head_hidden=32, input_size=160), device=str(device)), "random"
 
 
 def _load_average() -> float | None:
@@ -97,7 +86,7 @@ def measure_click_latency(model_name: str, device: torch.device | str = "cpu", n
     frame, prior, prompts = synthetic_case()
     result: dict[str, Any] = {"model": model_name, "device": str(device), "n": n, "weights": "random", "frame": list(frame.shape), "threads": torch.get_num_threads()}
     if model_name == "tnseg-lite":
-        refiner = _lite_refiner(device)
+        refiner, result["weights"] = _lite_refiner(device)
         result["embed_ms"] = None
     elif model_name in ("sam-vit-b", "mobilesam"):
         from tnseg_desktop.engine.sam_refiner import SamRefiner

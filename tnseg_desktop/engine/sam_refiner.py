@@ -18,10 +18,18 @@ Output choice: a lone click with no box and no mask is ambiguous (part, whole,
 surroundings), so SAM's three multimask outputs are scored by its predicted
 IoU and the best is kept; with several prompts the single-mask output is used,
 as SAM's interactive training does.
+
+Precision: on a CPU with native bfloat16 (AVX512-BF16 / AMX), the mask
+decoder runs in bfloat16 from a bf16 copy of its weights (the image encoder
+and the prompt encoder stay float32). Measured on the 2-core EPYC here with
+one thread: decoder 148 ms float32 -> 80 ms bf16, with 99.8 % of output pixels
+on the same side of 0 (random MobileSAM weights). ``decoder_bf16=False``
+keeps float32.
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import threading
 import uuid
@@ -35,6 +43,7 @@ from torch import nn
 
 from tnseg_desktop.engine.embedding_cache import CacheKey, EmbeddingCache, frame_digest
 from tnseg_desktop.engine.refiner_base import Prompts
+from tnseg_desktop.engine.sam_decode import decode, to_tokens
 from tnseg_desktop.model.sam_adapter import SAM_NAMES, find_sam_weights, load_sam
 
 PRIOR_LOGIT = 8.0
@@ -80,6 +89,7 @@ class SamRefiner:
         model_id: str | None = None,
         device: torch.device | str = "cpu",
         cache: EmbeddingCache | None = None,
+        decoder_bf16: bool | None = None,
     ) -> None:
         self.name = name
         self.device = torch.device(device)
@@ -92,6 +102,17 @@ class SamRefiner:
         self._memo: OrderedDict[str, tuple[str, np.ndarray]] = OrderedDict()
         self._hot: tuple[CacheKey, torch.Tensor] | None = None
         self._dense_pe: torch.Tensor | None = None
+        self.decoder_bf16 = cpu_has_native_bf16() if decoder_bf16 is None and self.device.type == "cpu" else bool(decoder_bf16)
+        self._decoder = self._make_decoder()
+
+    def _make_decoder(self) -> nn.Module:
+        if not self.decoder_bf16:
+            return self.model.mask_decoder
+        return copy.deepcopy(self.model.mask_decoder).to(torch.bfloat16).eval()
+
+    @property
+    def _dtype(self) -> torch.dtype:
+        return torch.bfloat16 if self.decoder_bf16 else torch.float32
 
     # -- embeddings ---------------------------------------------------------
     def key(self, frame: np.ndarray, digest: str | None = None) -> CacheKey:
@@ -142,6 +163,7 @@ class SamRefiner:
         self.model_id = model_id
         self.img_size = int(self.model.image_encoder.img_size)
         self.mask_size = tuple(int(s) for s in self.model.prompt_encoder.mask_input_size)
+        self._decoder = self._make_decoder()
         self.invalidate()
 
     def _embedding_tensor(self, frame: np.ndarray, digest: str) -> torch.Tensor:
@@ -150,7 +172,8 @@ class SamRefiner:
             hot = self._hot
         if hot is not None and hot[0] == key:
             return hot[1]
-        t = torch.from_numpy(np.array(self.embedding(frame, digest)))[None].to(self.device)
+        grid = torch.from_numpy(np.array(self.embedding(frame, digest)))[None].to(self.device, self._dtype)
+        t = to_tokens(grid)  # laid out once per frame for the decoder (see engine/sam_decode.py)
         with self._lock:
             self._hot = (key, t)
         return t
@@ -214,14 +237,10 @@ class SamRefiner:
         masks_t = None if mask_in is None else torch.from_numpy(mask_in)[None, None].to(self.device)
         sparse, dense = self.model.prompt_encoder(points=points, boxes=box, masks=masks_t)
         if self._dense_pe is None:  # depends only on the model: computing it costs as much as a prompt
-            self._dense_pe = self.model.prompt_encoder.get_dense_pe()
-        low_res, iou = self.model.mask_decoder(
-            image_embeddings=emb,
-            image_pe=self._dense_pe,
-            sparse_prompt_embeddings=sparse,
-            dense_prompt_embeddings=dense,
-            multimask_output=multimask,
-        )
+            self._dense_pe = to_tokens(self.model.prompt_encoder.get_dense_pe().to(self._dtype))
+        g = self.model.prompt_encoder.image_embedding_size
+        low_res, iou = decode(self._decoder, emb, self._dense_pe, (int(g[0]), int(g[1])), sparse.to(self._dtype), dense.to(self._dtype), multimask)
+        iou = iou.float()
         best = int(torch.argmax(iou[0])) if multimask else 0
         low = low_res[0, best].float().cpu().numpy()
         pred = SamPrediction(logits=self.upsample(low, nh, nw, h, w), iou=float(iou[0, best]), low_res=low, multimask=multimask)
@@ -247,6 +266,14 @@ class SamRefiner:
         if pred is None:
             return np.zeros(frame.shape[:2], dtype=bool) if prior is None else prior > 0
         return pred.mask
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when oneDNN reports bfloat16 support on this CPU (AVX512-BF16 or AMX)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
 
 
 def available_sam_refiners() -> list[str]:

@@ -65,9 +65,49 @@ def intensity(img: np.ndarray, rng: np.random.Generator, strength: float = 1.0) 
 def augment(image: np.ndarray, mask: np.ndarray, size: int, rng: np.random.Generator, strength: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(uint8 HxW, bool HxW) -> (float32 size x size in [0,1], bool size x size)."""
     h, w = image.shape
-    m = random_affine(h, w, size, rng, strength)
+    img, msk = warp_pair(image, mask, random_affine(h, w, size, rng, strength), size)
+    return intensity(img, rng, strength), msk
+
+
+def object_affine(mask: np.ndarray, size: int, rng: np.random.Generator, strength: float = 1.0) -> np.ndarray | None:
+    """2x3 matrix mapping a square window around the object into a size x size view, or None without an object.
+
+    Mirrors the refiner's zoom-in at inference (engine/lite_refiner.crop_around:
+    the object's box enlarged by a margin, at least a quarter of the frame), with
+    the margin, centre and angle jittered so the network does not learn that the
+    object always sits exactly in the middle.
+    """
+    ys, xs = np.nonzero(mask)
+    if len(ys) == 0:
+        return None
+    h, w = mask.shape
+    r0, r1, c0, c1 = ys.min(), ys.max() + 1, xs.min(), xs.max() + 1
+    side = max(r1 - r0, c1 - c0) * (1.0 + float(rng.uniform(0.15, 0.9)))
+    side = max(side, 0.25 * min(h, w), 48.0)
+    cy = (r0 + r1) / 2.0 + rng.uniform(-0.15, 0.15) * side * strength
+    cx = (c0 + c1) / 2.0 + rng.uniform(-0.15, 0.15) * side * strength
+    angle = math.radians(float(rng.uniform(-10, 10) * strength)) if rng.random() < 0.5 else 0.0
+    k = size / side
+    rot = np.array([[math.cos(angle), -math.sin(angle)], [math.sin(angle), math.cos(angle)]])
+    lin = rot * k
+    if rng.random() < 0.5:
+        lin = np.diag([-1.0, 1.0]) @ lin
+    t = np.array([size / 2, size / 2]) - lin @ np.array([cx, cy])
+    return np.hstack([lin, t[:, None]]).astype(np.float32)
+
+
+def warp_pair(image: np.ndarray, mask: np.ndarray, m: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     img = cv2.warpAffine(image, m, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=0)
     msk = cv2.warpAffine(mask.astype(np.uint8), m, (size, size), flags=cv2.INTER_NEAREST, borderMode=cv2.BORDER_CONSTANT, borderValue=0) > 0
+    return img, msk
+
+
+def augment_object(image: np.ndarray, mask: np.ndarray, size: int, rng: np.random.Generator, strength: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Like ``augment`` but the view is a zoomed-in window around the object (whole-frame view when there is none)."""
+    m = object_affine(mask, size, rng, strength)
+    if m is None:
+        return augment(image, mask, size, rng, strength)
+    img, msk = warp_pair(image, mask, m, size)
     return intensity(img, rng, strength), msk
 
 

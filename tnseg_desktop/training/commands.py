@@ -54,6 +54,12 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.lr = args.lr
     if args.val_every:
         cfg.val_every = args.val_every
+    if getattr(args, "p_auto", None) is not None:
+        cfg.p_auto = args.p_auto
+    if getattr(args, "object_crop", None) is not None:
+        cfg.p_object_crop = args.object_crop
+    if getattr(args, "warmup", None) is not None:
+        cfg.warmup = args.warmup
     cfg.steps, cfg.minutes = args.steps, args.minutes
     if cfg.steps is None and cfg.minutes is None:
         cfg.steps = 1000
@@ -70,7 +76,17 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGINT, on_sigint)
     signal.signal(signal.SIGTERM, on_sigint)
-    trainer = LiteTrainer(cfg, train, val, model=model, device=device, progress=_print_progress, should_stop=lambda: stop["flag"])
+    snapshots = Path(args.snapshots) if getattr(args, "snapshots", None) else None
+    holder: dict[str, LiteTrainer] = {}
+
+    def progress(record: dict) -> None:
+        _print_progress(record)
+        if snapshots is not None and ("val_dice" in record) and "trainer" in holder:
+            # every validated state is kept so a later choice can use another criterion (e.g. NoC from eval-interactive)
+            save_lite(holder["trainer"].model, snapshots / f"step{record['step']:06d}.safetensors", {"step": record["step"], "val_dice": record["val_dice"]})
+
+    trainer = LiteTrainer(cfg, train, val, model=model, device=device, progress=progress, should_stop=lambda: stop["flag"])
+    holder["trainer"] = trainer
     ckpt_path = out.with_suffix(".ckpt")
     if args.resume:
         trainer.restore(load_checkpoint(args.resume))

@@ -22,7 +22,7 @@ import torch
 
 from tnseg_desktop.model.lite import TnsegLite
 from tnseg_desktop.model.lite_predictor import LitePredictor
-from tnseg_desktop.training.augment import augment, perturb_mask
+from tnseg_desktop.training.augment import augment, augment_object, perturb_mask
 from tnseg_desktop.training.clicks import Click, click_maps, next_click
 from tnseg_desktop.training.data import Sample
 from tnseg_desktop.training.evaluate import evaluate_probs
@@ -51,6 +51,7 @@ class TrainConfig:
     seed: int = 0
     val_every: int = 250
     p_auto: float = 0.5  # share of samples trained as automatic masks
+    p_object_crop: float = 0.0  # share of refinement samples seen zoomed in on the object, as the refiner does at inference
     max_click_rounds: int = 2
     aug_strength: float = 1.0
     base_channels: int = 16
@@ -118,15 +119,16 @@ class LiteTrainer:
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, list[np.ndarray]]:
         cfg = self.cfg
         idx = self.rng.choice(len(self.train_samples), size=cfg.batch, p=self.p)
+        interactive = self.rng.random(cfg.batch) >= cfg.p_auto
         imgs, masks = [], []
-        for i in idx:
+        for i, inter in zip(idx, interactive):
             s = self.train_samples[i]
-            x, m = augment(s.image, s.mask, cfg.size, self.rng, cfg.aug_strength)
+            zoomed = inter and cfg.p_object_crop > 0 and self.rng.random() < cfg.p_object_crop
+            x, m = (augment_object if zoomed else augment)(s.image, s.mask, cfg.size, self.rng, cfg.aug_strength)
             imgs.append(x)
             masks.append(m)
         x = torch.from_numpy(np.stack(imgs))[:, None]
         y = torch.from_numpy(np.stack(masks).astype(np.float32))[:, None]
-        interactive = self.rng.random(cfg.batch) >= cfg.p_auto
         return x, y, interactive, masks
 
     @torch.no_grad()
