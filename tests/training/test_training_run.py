@@ -67,9 +67,17 @@ def test_train_and_eval_cli_end_to_end(tmp_path, shared_data):
         (root / "images" / f"{i}.png").write_bytes((src / "images" / f"{i}.png").read_bytes())
         (root / "masks" / f"{i}.png").write_bytes((src / "masks" / f"{i}.png").read_bytes())
     out = tmp_path / "m.safetensors"
-    r = subprocess.run([sys.executable, "-m", "tnseg_desktop", "train", "--data", str(root), "--val", str(root), "--out", str(out), "--steps", "6", "--size", "64", "--batch", "2", "--val-every", "3"], capture_output=True, text=True, timeout=600)
+    snaps = tmp_path / "snaps"
+    r = subprocess.run([sys.executable, "-m", "tnseg_desktop", "train", "--data", str(root), "--val", str(root), "--out", str(out), "--steps", "6", "--size", "64", "--batch", "2", "--val-every", "3",
+                        "--object-crop", "0.5", "--p-auto", "0.5", "--snapshots", str(snaps)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert out.is_file()
+    # every validated state is kept (steps 0, 3, 6) and loads as a model
+    assert sorted(p.name for p in snaps.glob("*.safetensors")) == ["step000000.safetensors", "step000003.safetensors", "step000006.safetensors"]
+    from tnseg_desktop.model.lite_weights import load_lite, read_metadata
+
+    assert load_lite(snaps / "step000003.safetensors", "cpu").input_size == 64
+    assert read_metadata(out)["info"]["config"]["p_object_crop"] == 0.5
     js = tmp_path / "eval.json"
     r = subprocess.run([sys.executable, "-m", "tnseg_desktop", "eval", "--data", str(root), "--model", str(out), "--json", str(js)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
