@@ -102,6 +102,13 @@ def test_bf16_decoder_agrees_with_float32(kind):
         assert b.iou == pytest.approx(a.iou, abs=0.05)
 
 
+def test_fp32_decoder_by_environment(monkeypatch):
+    monkeypatch.setenv("TNSEG_SAM_DECODER_FP32", "1")
+    model = small_mobile_sam()
+    r = SamRefiner(model, name="mobilesam")
+    assert not r.decoder_bf16 and r._decoder is model.mask_decoder
+
+
 def test_several_prompts_use_single_output(refiner):
     f = _frame(seed=4)
     pred = refiner.predict(f, None, Prompts(clicks=as_clicks([(45, 75, True), (5, 5, False)])))
