@@ -176,35 +176,9 @@ def _sam():
     return SamRefiner(small_sam(), name="sam-small-random")
 
 
-def _wait(app, cond: Callable[[], bool], timeout_s: float = 120.0) -> None:
-    end = time.monotonic() + timeout_s
-    while not cond():
-        if time.monotonic() > end:
-            raise TimeoutError("the window did not get ready")
-        app.processEvents()
-        time.sleep(0.005)
-
-
-def _window(app, cine: Path, provider, store_dir: Path):
-    from tnseg_desktop.store import AnnotationStore
-    from tnseg_desktop.ui.editing_controller import attach_editing
-    from tnseg_desktop.ui.main_window import MainWindow
-
-    window = MainWindow(probe_device=False)
-    window.error_dialogs = False
-    window.resize(1280, 800)
-    window.setAttribute(Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-    window.show()
-    ctl = attach_editing(window, provider=provider, store=AnnotationStore(store_dir), ask_recovery=False)
-    window.close_guards.clear()
-    _wait(app, lambda: ctl.model_panel.device_label.text() != "loading models…")
-    window.open_path(str(cine))
-    _wait(app, lambda: window.displayed_index == 0 and ctl.study_id is not None)
-    return window, ctl
-
-
 def run(out_json: str | None = None, training_steps: int = 60) -> dict:
     from tnseg_desktop.ui.app import get_application
+    from tnseg_desktop.ui.offscreen_window import open_offscreen_window
     from tnseg_desktop.ui.model_provider import FixedModels
 
     app = get_application()
@@ -216,7 +190,7 @@ def run(out_json: str | None = None, training_steps: int = 60) -> dict:
         cine, masks = build_loop(tmp_path)
 
         lite, lite_desc = _lite()
-        window, ctl = _window(app, cine, FixedModels(auto=lite, refiner=lite), tmp_path / "store1")
+        window, ctl = open_offscreen_window(app, cine, FixedModels(auto=lite, refiner=lite), tmp_path / "store1")
         t0 = time.monotonic()
         result["segment_all_max_stall_ms"] = round(measure_stall(
             app, start=lambda: (window.play(), ctl.segment_all()), done=lambda: ctl._batch_job is None), 1)
@@ -229,7 +203,7 @@ def run(out_json: str | None = None, training_steps: int = 60) -> dict:
         window.shutdown()
 
         sam = _sam()
-        window, ctl = _window(app, cine, FixedModels(refiner=sam, refiner_name="sam-small-random"), tmp_path / "store2")
+        window, ctl = open_offscreen_window(app, cine, FixedModels(refiner=sam, refiner_name="sam-small-random"), tmp_path / "store2")
         t0 = time.monotonic()
         result["precompute_max_stall_ms"] = round(measure_stall(
             app, start=lambda: window.play(),

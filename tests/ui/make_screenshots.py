@@ -125,20 +125,9 @@ def _provider(refs, with_models: bool):
 
 
 def _window(app, cine: Path, provider, store_dir: Path):
-    from tnseg_desktop.store import AnnotationStore
-    from tnseg_desktop.ui.editing_controller import attach_editing
+    from tnseg_desktop.ui.offscreen_window import open_offscreen_window
 
-    window = MainWindow(probe_device=False)
-    window.error_dialogs = False
-    window.resize(*SIZE)
-    window.setAttribute(__import__("PySide6.QtCore", fromlist=["Qt"]).Qt.WidgetAttribute.WA_DontShowOnScreen, True)
-    window.show()
-    ctl = attach_editing(window, provider=provider, store=AnnotationStore(store_dir), ask_recovery=False)
-    window.close_guards.clear()
-    _wait(app, lambda: ctl.model_panel.device_label.text() != "loading models…")
-    window.open_path(str(cine))
-    _wait(app, lambda: window.displayed_index == 0 and ctl.study_id is not None)
-    return window, ctl
+    return open_offscreen_window(app, cine, provider, store_dir, SIZE)
 
 
 def _save(app, window, out: Path) -> None:
