@@ -44,7 +44,7 @@ from torch import nn
 
 from tnseg_desktop.engine.embedding_cache import CacheKey, EmbeddingCache, frame_digest
 from tnseg_desktop.engine.refiner_base import Prompts
-from tnseg_desktop.engine.sam_decode import decode, to_tokens
+from tnseg_desktop.engine.sam_decode import decode, dense_tokens, to_tokens
 from tnseg_desktop.model.sam_adapter import SAM_NAMES, find_sam_weights, load_sam
 
 PRIOR_LOGIT = 8.0
@@ -238,11 +238,12 @@ class SamRefiner:
             multimask = points is not None and len(prompts.clicks) == 1 and box is None and mask_in is None
         emb = self._embedding_tensor(frame, digest)
         masks_t = None if mask_in is None else torch.from_numpy(mask_in)[None, None].to(self.device)
-        sparse, dense = self.model.prompt_encoder(points=points, boxes=box, masks=masks_t)
+        sparse, _ = self.model.prompt_encoder(points=points, boxes=box, masks=None)
+        dense = dense_tokens(self.model.prompt_encoder, masks_t, self._dtype)
         if self._dense_pe is None:  # depends only on the model: computing it costs as much as a prompt
             self._dense_pe = to_tokens(self.model.prompt_encoder.get_dense_pe().to(self._dtype))
         g = self.model.prompt_encoder.image_embedding_size
-        low_res, iou = decode(self._decoder, emb, self._dense_pe, (int(g[0]), int(g[1])), sparse.to(self._dtype), dense.to(self._dtype), multimask)
+        low_res, iou = decode(self._decoder, emb, self._dense_pe, (int(g[0]), int(g[1])), sparse.to(self._dtype), dense, multimask)
         iou = iou.float()
         best = int(torch.argmax(iou[0])) if multimask else 0
         low = low_res[0, best].float().cpu().numpy()
