@@ -131,6 +131,8 @@ def main() -> int:
     ap.add_argument("--scratch-minutes", type=float, default=None, help="default: base + retrain minutes (the same compute)")
     ap.add_argument("--base-weights", default=None, help="reuse a base model trained by an earlier run (skips step 2)")
     ap.add_argument("--retrain-lr", type=float, default=None, help="default: the app's fine-tuning learning rate")
+    ap.add_argument("--retrain-set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override one training setting of the retraining job (e.g. p_auto=0.8), repeatable")
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--limit-val", type=int, default=None, help="evaluate on the first N val frames only (smoke runs)")
@@ -172,6 +174,9 @@ def main() -> int:
     settings.train_config.update({"size": args.size, "batch": args.batch})
     if args.retrain_lr:
         settings.train_config["lr"] = args.retrain_lr
+    for item in args.retrain_set:
+        key, _, value = item.partition("=")
+        settings.train_config[key.strip()] = json.loads(value)
     plan = retrain.plan_retrain(store, settings)
     log(f"retrain: {plan.n_new} accepted edits, {len(plan.new_train)} to train, {len(plan.new_val)} held out; {plan.reason}")
     t0 = time.monotonic()

@@ -7,6 +7,8 @@ resources/screenshots/viewer.png) and the editing states into resources/screensh
 - clicks_contour.png  two corrective clicks (green +, red −) and the outline
 - measurement.png     an accepted frame with its diameters in mm
 - no_weights.png      a machine without model weights: the banner, a painted mask
+- retrain_ready.png, retrain_running.png, retrain_done.png, model_versions.png
+                      "Retrain on my edits" on 12 accepted frames (a short real run) and the versions list
 
 The editing cine is built from one DDTI ultrasound image (../shared/data/ddti/train), moved a little
 frame by frame, calibrated at 0.1 mm per pixel. When models/tnseg-lite.safetensors is present it
@@ -171,6 +173,7 @@ def editing_screenshots(out_dir: Path) -> None:
         _wait(app, lambda: job is None or job.finished.is_set())
         ctl.set_tool("view")
         _save(app, window, out_dir / "measurement.png")
+        retrain_screenshots(app, window, ctl, refs, out_dir)
         ctl.shutdown()
         window.shutdown()
 
@@ -185,6 +188,39 @@ def editing_screenshots(out_dir: Path) -> None:
         _save(app, window, out_dir / "no_weights.png")
         ctl.shutdown()
         window.shutdown()
+
+
+def retrain_screenshots(app, window, ctl, refs, out_dir: Path) -> None:
+    """"Retrain on my edits" while its worker runs and after the gate, then the Model Versions panel.
+
+    Twelve frames are accepted with their reference masks and a short real
+    training run (40 steps) goes through the worker process and the gate.
+    """
+    from tnseg_desktop.store import EditInfo
+    from tnseg_desktop.training.retrain import RetrainSettings
+
+    stand_in = ReferenceStandIn(refs)
+    for i in range(12):
+        ctl.store.accept(ctl.study_id, i, stand_in._ref(ctl.session.frame(i)), edit_info=EditInfo(tool="screenshot"))
+    window.show_training_panel("retrain")
+    panel = window.training_docks["retrain"].widget()
+    panel.settings = RetrainSettings(steps=40, threads=1, train_config={"lr": 1e-3, "warmup": 5, "val_every": 20, "batch": 4})
+    panel.refresh()
+    _save(app, window, out_dir / "retrain_ready.png")
+    ended: list[str] = []
+    panel.finished.connect(lambda status, _msg: ended.append(status))
+    steps: list[dict] = []
+    panel.progressed.connect(lambda e: steps.append(e) if e.get("event") == "step" else None)
+    if not panel.start():
+        raise RuntimeError(f"retraining did not start: {panel.summary.text()}")
+    _wait(app, lambda: len(steps) >= 1 or bool(ended), 600)
+    _save(app, window, out_dir / "retrain_running.png")
+    _wait(app, lambda: bool(ended), 900)
+    _save(app, window, out_dir / "retrain_done.png")
+    window.show_training_panel("versions")
+    _save(app, window, out_dir / "model_versions.png")
+    window.training_docks["retrain"].hide()
+    window.training_docks["versions"].hide()
 
 
 def main(argv: list[str]) -> int:

@@ -136,3 +136,30 @@ def test_a_new_version_is_hot_swapped_into_the_open_editing_session(qtbot, make_
     assert isinstance(session.refiner, LiteRefiner) and session.refiner.predictor is session.auto_model
     frame = session.frame(0)
     assert not np.array_equal(session.auto_model.auto_probs([frame])[0], predictor.auto_probs([frame])[0])
+
+
+def test_the_model_panel_names_the_version_in_use_and_follows_a_switch(qtbot, make_window, fake_opener, tmp_path):
+    from tnseg_desktop.engine.lite_refiner import LiteRefiner
+    from tnseg_desktop.model.lite_predictor import LitePredictor
+    from tnseg_desktop.model.lite_weights import save_lite
+    from tnseg_desktop.training import versions
+    from tnseg_desktop.ui.editing_controller import attach_editing
+    from tnseg_desktop.ui.model_provider import FixedModels
+    from training.retrain_support import tiny_model
+
+    store, _ = store_with_edits(tmp_path, n=2)
+    predictor = LitePredictor(tiny_model(0))
+    window = make_window(fake_opener)
+    controller = attach_editing(window, provider=FixedModels(auto=predictor, refiner=LiteRefiner(predictor)), store=store,
+                                ask_recovery=False)
+    _open(qtbot, window)
+    qtbot.waitUntil(lambda: controller.session is not None and controller.session.auto_model is predictor, timeout=20_000)
+    assert controller.model_panel.version_label.text() == "tiny-base"
+    new_file = save_lite(tiny_model(1), user_models_dir() / "tiny-base-u1.safetensors")
+    store.record_model_version("tiny-base-u1", file=str(new_file), sha256=versions.sha256_of(new_file), parent="tiny-base",
+                               status="active")
+    window.show_training_panel("versions")
+    window.training_docks["versions"].widget().version_activated.emit("tiny-base-u1")
+    assert controller.model_panel.version_label.text() == "tiny-base-u1"
+    assert window.statusBar().currentMessage() == "Now using model tiny-base-u1."
+    assert controller.session.auto_model is not predictor

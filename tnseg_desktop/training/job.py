@@ -13,7 +13,7 @@ copied to a server to run there under ``torchrun``::
       "val_base": [FRAME, ...],          # the base model's own validation set
       "device": "auto",
       "budget": {"steps": null, "minutes": 5.0},
-      "train_config": {"size": 160, "batch": 8, "lr": 5e-4, ...},
+      "train_config": {"size": 160, "batch": 8, "lr": 1e-3, "p_auto": 0.8, ...},
       "threads": 1,
       "nice": 5
     }

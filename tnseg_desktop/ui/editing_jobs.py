@@ -44,6 +44,7 @@ class ModelJobs:
         self.models = loaded
         self.model_panel.set_models(autos, loaded.auto_name, refiners, loaded.refiner_name)
         self.model_panel.set_device(loaded.device_text)
+        self.model_panel.set_version(self._active_version_name())
         self.window.device_label.setText(f"Compute: {loaded.device_text}")
         self.banner.set_missing(missing)
         self.text_field.edit.setPlaceholderText(
@@ -53,6 +54,14 @@ class ModelJobs:
         if self.session is not None:
             self._install_models(self.session)
         self.models_ready.emit()
+
+    def _active_version_name(self) -> str | None:
+        store = getattr(self, "store", None)
+        try:
+            version = store.active_model_version() if store is not None else None
+        except Exception:  # a store that cannot be read only loses this label
+            return None
+        return version.name if version is not None else None
 
     def _install_models(self, session: EditingSession) -> None:
         session.set_auto_model(self.models.auto)

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 )
 
 NONE_LABEL = "none installed"
+SHIPPED_VERSION = "tnseg-lite"  # the version name the store gives the shipped weights
 
 
 class ModelPanel(QWidget):
@@ -58,6 +59,9 @@ class ModelPanel(QWidget):
         self.job_label = QLabel("")
         self.job_label.setObjectName("InfoLabel")
         self.job_label.setWordWrap(True)
+        self.version_label = QLabel("shipped")
+        self.version_label.setObjectName("InfoValue")
+        self.version_label.setToolTip("The tnseg-lite version in use (Training › Model Versions lists them all)")
         self.device_label = QLabel("checking…")
         self.device_label.setObjectName("InfoValue")
         self.embed_label = QLabel("")
@@ -68,6 +72,7 @@ class ModelPanel(QWidget):
         form.setContentsMargins(0, 0, 0, 0)
         form.addRow("Model", self.auto_combo)
         form.addRow("Refiner", self.refiner_combo)
+        form.addRow("Version", self.version_label)
         form.addRow("Compute", self.device_label)
         grid = QGridLayout()
         grid.setContentsMargins(0, 4, 0, 0)
@@ -112,6 +117,10 @@ class ModelPanel(QWidget):
             b.setEnabled(self._auto and not running)
         for b in (self.back_button, self.forward_button):
             b.setEnabled(self._refiner and not running)
+
+    def set_version(self, name: str | None) -> None:
+        """The tnseg-lite version in use: a retrained version's name, else the shipped model."""
+        self.version_label.setText("shipped" if not name or name == SHIPPED_VERSION else name)
 
     def set_device(self, text: str) -> None:
         self.device_label.setText(text)

@@ -54,7 +54,13 @@ def describe_result(result: retrain.RetrainResult) -> str:
     lines = [f"Your held-out frames ({counts.get('val_user', '?')}): Dice {_pct(d.user_before)} → {_pct(d.user_after)}"]
     if d.base_before is not None:
         lines.append(f"Base validation set ({counts.get('val_base', '?')}): Dice {_pct(d.base_before)} → {_pct(d.base_after)}")
-    lines.append(result.message)
+    else:
+        lines.append("Base validation set: not checked (no base data installed; see TNSEG_REPLAY_DATA in the README).")
+    name = result.version.name if result.version else "The new model"
+    if d.promote:
+        lines.append(f"{name} is now in use; earlier versions stay in Training › Model Versions.")
+    else:
+        lines.append(f"{name} was kept but is not used: {d.reason}")
     return "\n".join(lines)
 
 
@@ -329,6 +335,9 @@ def install_training_ui(window: Any) -> None:
         try:
             apply_version_to_window(window, store(), name)
             window.statusBar().showMessage(f"Now using model {name}.", 8000)
+            controller = getattr(window, "editing", None)
+            if controller is not None:
+                controller.model_panel.set_version(name)
         except Exception as exc:
             window.statusBar().showMessage(user_message(exc, "The new model could not be loaded"), 8000)
         if "versions" in docks:
@@ -347,6 +356,7 @@ def install_training_ui(window: Any) -> None:
                 panel = ModelVersionsPanel(store)
                 panel.version_activated.connect(on_version)
                 title = "Model Versions"
+            panel.setMinimumWidth(300 if key == "retrain" else 360)
             d = QDockWidget(title, window)
             d.setObjectName(f"dock-{key}")
             d.setWidget(panel)
