@@ -96,6 +96,7 @@ def build_command_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-every", type=int, default=None)
     p.add_argument("--p-auto", type=float, default=None, help="share of samples trained as automatic masks (default 0.5)")
     p.add_argument("--object-crop", type=float, default=None, help="share of refinement samples zoomed in on the object as the refiner does (default 0)")
+    p.add_argument("--self-prior", type=float, default=None, help="share of refinement samples that start from the model's own automatic mask (default 0)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 100)")
     p.add_argument("--snapshots", default=None, help="folder: also save the weights at every validation")
     p.add_argument("--resume", default=None, help="checkpoint written by an interrupted run")

@@ -57,6 +57,24 @@ def test_best_validation_weights_are_kept(eight_frames):
     assert final == pytest.approx(result["best_val_dice"], abs=1e-6)
 
 
+def test_self_prior_starts_refinement_from_the_models_own_automatic_mask(eight_frames):
+    import torch
+
+    from tnseg_desktop.training.trainer import _autocast
+
+    trainer = LiteTrainer(_cfg(p_auto=0.0, p_self_prior=1.0, max_click_rounds=0), eight_frames)
+    x, _, interactive, masks = trainer._batch()
+    assert interactive.all()
+    extra = trainer._simulate_interaction(x, masks, interactive)
+    with torch.no_grad(), _autocast(trainer.device):
+        own = (trainer.model(x, torch.zeros(len(x), 3, 64, 64)).float()[:, 0] > 0).numpy()
+    assert np.array_equal(extra[:, 0].numpy() > 0.5, own)
+    # without it the starting masks are simulated from the truth (perturbed or empty), not the model's output
+    trainer.cfg.p_self_prior = 0.0
+    extra = trainer._simulate_interaction(x, masks, interactive)
+    assert not np.array_equal(extra[:, 0].numpy() > 0.5, own)
+
+
 def test_train_and_eval_cli_end_to_end(tmp_path, shared_data):
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)

@@ -58,6 +58,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.p_auto = args.p_auto
     if getattr(args, "object_crop", None) is not None:
         cfg.p_object_crop = args.object_crop
+    if getattr(args, "self_prior", None) is not None:
+        cfg.p_self_prior = args.self_prior
     if getattr(args, "warmup", None) is not None:
         cfg.warmup = args.warmup
     cfg.steps, cfg.minutes = args.steps, args.minutes

@@ -52,6 +52,7 @@ class TrainConfig:
     val_every: int = 250
     p_auto: float = 0.5  # share of samples trained as automatic masks
     p_object_crop: float = 0.0  # share of refinement samples seen zoomed in on the object, as the refiner does at inference
+    p_self_prior: float = 0.0  # share of refinement samples whose starting mask is the model's own automatic mask
     max_click_rounds: int = 2
     aug_strength: float = 1.0
     base_channels: int = 16
@@ -141,11 +142,17 @@ class LiteTrainer:
             return torch.from_numpy(extra)
         priors: dict[int, np.ndarray] = {}
         clicks: dict[int, list[Click]] = {}
+        own = idx[self.rng.random(len(idx)) < cfg.p_self_prior] if cfg.p_self_prior > 0 else idx[:0]
+        if len(own):  # start where the user starts: from this model's automatic mask, wrong regions included
+            with _autocast(self.device):
+                logits = self.model(x[own].to(self.device), torch.zeros(len(own), 3, s, s, device=self.device)).float()
+            for j, i in enumerate(own):
+                priors[i] = (logits[j, 0] > 0).cpu().numpy()
         for i in idx:
             gt = masks[i]
-            prior = perturb_mask(gt, self.rng) if self.rng.random() < 0.5 else np.zeros_like(gt)
-            priors[i] = prior
-            c = next_click(prior, gt)
+            if i not in priors:
+                priors[i] = perturb_mask(gt, self.rng) if self.rng.random() < 0.5 else np.zeros_like(gt)
+            c = next_click(priors[i], gt)
             clicks[i] = [c] if c is not None else []
         rounds = int(self.rng.integers(0, cfg.max_click_rounds + 1))
         for _ in range(rounds):
