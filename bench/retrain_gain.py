@@ -2,6 +2,11 @@
 
     python bench/retrain_gain.py --json OUT.json [--data ../shared/data/ddti] [--size 128] [--batch 8]
         [--base-minutes 8] [--retrain-minutes 8] [--scratch-minutes M] [--seed 0]
+        [--base-weights FILE] [--retrain-lr LR] [--retrain-set KEY=VALUE ...]
+
+The figures in the README come from ``--size 128 --batch 8 --base-minutes 8 --retrain-minutes 10
+--threads 1``; ``--base-weights`` (a base saved by an earlier run) with ``--scratch-minutes 0``
+compares retraining settings on one base.
 
 1. Split ddti/train by patient group (seeded): 100 frames for the base model,
    100 other frames as the user's edits, 40 more as the base validation set.
