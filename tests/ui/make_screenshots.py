@@ -105,12 +105,9 @@ def _pump(app, seconds: float) -> None:
 
 
 def _wait(app, cond, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while not cond():
-        if time.monotonic() > end:
-            raise TimeoutError("the window did not reach the state for the screenshot")
-        app.processEvents()
-        time.sleep(0.01)
+    from tnseg_desktop.ui.offscreen_window import wait_until
+
+    wait_until(app, cond, timeout, "the window did not reach the state for the screenshot")
 
 
 def _provider(refs, with_models: bool):

@@ -107,42 +107,10 @@ def test_window_has_the_training_menu_and_docks(make_window):
     assert window.training_docks["versions"].isVisible()
 
 
-def test_a_new_version_is_hot_swapped_into_the_open_editing_session(qtbot, make_window, fake_opener, tmp_path):
-    import numpy as np
-
+def _editing_window_with_versions(qtbot, make_window, fake_opener, tmp_path):
+    """An open cine in an editing window over a store whose active version is "tiny-base" (in-memory predictor)."""
     from tnseg_desktop.engine.lite_refiner import LiteRefiner
     from tnseg_desktop.model.lite_predictor import LitePredictor
-    from tnseg_desktop.model.lite_weights import save_lite
-    from tnseg_desktop.training import versions
-    from tnseg_desktop.ui.editing_controller import attach_editing
-    from tnseg_desktop.ui.model_provider import FixedModels
-    from tnseg_desktop.ui.retrain_panel import apply_version_to_window
-    from training.retrain_support import tiny_model
-
-    store, base = store_with_edits(tmp_path, n=2)
-    predictor = LitePredictor(tiny_model(0))
-    window = make_window(fake_opener)
-    controller = attach_editing(window, provider=FixedModels(auto=predictor, refiner=LiteRefiner(predictor)), store=store,
-                                ask_recovery=False)
-    _open(qtbot, window)
-    qtbot.waitUntil(lambda: controller.session is not None and controller.session.auto_model is predictor, timeout=20_000)
-    new_file = save_lite(tiny_model(1), user_models_dir() / "tiny-base-u1.safetensors")
-    store.record_model_version("tiny-base-u1", file=str(new_file), sha256=versions.sha256_of(new_file), parent="tiny-base",
-                               status="active")
-
-    assert apply_version_to_window(window, store, "tiny-base-u1")
-    session = controller.session
-    assert session.auto_model is not predictor and controller.models.auto is session.auto_model
-    assert isinstance(session.refiner, LiteRefiner) and session.refiner.predictor is session.auto_model
-    frame = session.frame(0)
-    assert not np.array_equal(session.auto_model.auto_probs([frame])[0], predictor.auto_probs([frame])[0])
-
-
-def test_the_model_panel_names_the_version_in_use_and_follows_a_switch(qtbot, make_window, fake_opener, tmp_path):
-    from tnseg_desktop.engine.lite_refiner import LiteRefiner
-    from tnseg_desktop.model.lite_predictor import LitePredictor
-    from tnseg_desktop.model.lite_weights import save_lite
-    from tnseg_desktop.training import versions
     from tnseg_desktop.ui.editing_controller import attach_editing
     from tnseg_desktop.ui.model_provider import FixedModels
     from training.retrain_support import tiny_model
@@ -154,10 +122,41 @@ def test_the_model_panel_names_the_version_in_use_and_follows_a_switch(qtbot, ma
                                 ask_recovery=False)
     _open(qtbot, window)
     qtbot.waitUntil(lambda: controller.session is not None and controller.session.auto_model is predictor, timeout=20_000)
-    assert controller.model_panel.version_label.text() == "tiny-base"
-    new_file = save_lite(tiny_model(1), user_models_dir() / "tiny-base-u1.safetensors")
-    store.record_model_version("tiny-base-u1", file=str(new_file), sha256=versions.sha256_of(new_file), parent="tiny-base",
+    return store, predictor, window, controller
+
+
+def _record_active_version(store, name: str) -> None:
+    """A second trained version, recorded as the active one."""
+    from tnseg_desktop.model.lite_weights import save_lite
+    from tnseg_desktop.training import versions
+    from training.retrain_support import tiny_model
+
+    new_file = save_lite(tiny_model(1), user_models_dir() / f"{name}.safetensors")
+    store.record_model_version(name, file=str(new_file), sha256=versions.sha256_of(new_file), parent="tiny-base",
                                status="active")
+
+
+def test_a_new_version_is_hot_swapped_into_the_open_editing_session(qtbot, make_window, fake_opener, tmp_path):
+    import numpy as np
+
+    from tnseg_desktop.engine.lite_refiner import LiteRefiner
+    from tnseg_desktop.ui.retrain_panel import apply_version_to_window
+
+    store, predictor, window, controller = _editing_window_with_versions(qtbot, make_window, fake_opener, tmp_path)
+    _record_active_version(store, "tiny-base-u1")
+
+    assert apply_version_to_window(window, store, "tiny-base-u1")
+    session = controller.session
+    assert session.auto_model is not predictor and controller.models.auto is session.auto_model
+    assert isinstance(session.refiner, LiteRefiner) and session.refiner.predictor is session.auto_model
+    frame = session.frame(0)
+    assert not np.array_equal(session.auto_model.auto_probs([frame])[0], predictor.auto_probs([frame])[0])
+
+
+def test_the_model_panel_names_the_version_in_use_and_follows_a_switch(qtbot, make_window, fake_opener, tmp_path):
+    store, predictor, window, controller = _editing_window_with_versions(qtbot, make_window, fake_opener, tmp_path)
+    assert controller.model_panel.version_label.text() == "tiny-base"
+    _record_active_version(store, "tiny-base-u1")
     window.show_training_panel("versions")
     window.training_docks["versions"].widget().version_activated.emit("tiny-base-u1")
     assert controller.model_panel.version_label.text() == "tiny-base-u1"

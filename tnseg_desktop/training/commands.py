@@ -79,16 +79,14 @@ def cmd_train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, on_sigint)
     signal.signal(signal.SIGTERM, on_sigint)
     snapshots = Path(args.snapshots) if getattr(args, "snapshots", None) else None
-    holder: dict[str, LiteTrainer] = {}
 
     def progress(record: dict) -> None:
         _print_progress(record)
-        if snapshots is not None and ("val_dice" in record) and "trainer" in holder:
+        if snapshots is not None and "val_dice" in record:
             # every validated state is kept so a later choice can use another criterion (e.g. NoC from eval-interactive)
-            save_lite(holder["trainer"].model, snapshots / f"step{record['step']:06d}.safetensors", {"step": record["step"], "val_dice": record["val_dice"]})
+            save_lite(trainer.model, snapshots / f"step{record['step']:06d}.safetensors", {"step": record["step"], "val_dice": record["val_dice"]})
 
     trainer = LiteTrainer(cfg, train, val, model=model, device=device, progress=progress, should_stop=lambda: stop["flag"])
-    holder["trainer"] = trainer
     ckpt_path = out.with_suffix(".ckpt")
     if args.resume:
         trainer.restore(load_checkpoint(args.resume))

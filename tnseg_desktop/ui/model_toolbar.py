@@ -16,8 +16,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from tnseg_desktop.training.versions import SHIPPED_NAME
+
 NONE_LABEL = "none installed"
-SHIPPED_VERSION = "tnseg-lite"  # the version name the store gives the shipped weights
 
 
 class ModelPanel(QWidget):
@@ -120,7 +121,7 @@ class ModelPanel(QWidget):
 
     def set_version(self, name: str | None) -> None:
         """The tnseg-lite version in use: a retrained version's name, else the shipped model."""
-        self.version_label.setText("shipped" if not name or name == SHIPPED_VERSION else name)
+        self.version_label.setText("shipped" if not name or name == SHIPPED_NAME else name)
 
     def set_device(self, text: str) -> None:
         self.device_label.setText(text)
