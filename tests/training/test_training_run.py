@@ -75,6 +75,23 @@ def test_self_prior_starts_refinement_from_the_models_own_automatic_mask(eight_f
     assert not np.array_equal(extra[:, 0].numpy() > 0.5, own)
 
 
+def test_hard_weighting_draws_the_frames_the_starting_model_gets_wrong_more_often(eight_frames):
+    from tnseg_desktop.model.lite_weights import load_lite
+    from tnseg_desktop.paths import shipped_models_dir
+
+    shipped = load_lite(shipped_models_dir() / "tnseg-lite.safetensors", "cpu")
+    measured = evaluate_probs(LitePredictor(shipped).auto_probs, eight_frames)
+    dices = np.array([r["dice"] for r in measured["per_image"]])
+    assert dices.max() - dices.min() > 0.2  # real frames the shipped model gets right and wrong
+
+    plain = LiteTrainer(TrainConfig(size=160, batch=2, steps=1), eight_frames, model=load_lite(shipped_models_dir() / "tnseg-lite.safetensors", "cpu"))
+    assert np.allclose(plain.p, 1 / len(eight_frames))
+    hard = LiteTrainer(TrainConfig(size=160, batch=2, steps=1, hard_weighting=2.0), eight_frames, model=shipped)
+    assert np.allclose(hard.starting_dice(), dices)
+    assert int(np.argmax(hard.p)) == int(np.argmin(dices)) and int(np.argmin(hard.p)) == int(np.argmax(dices))
+    assert hard.p.max() / hard.p.min() == pytest.approx((1 + 2 * (1 - dices.min())) / (1 + 2 * (1 - dices.max())))
+
+
 def test_train_and_eval_cli_end_to_end(tmp_path, shared_data):
     root = tmp_path / "data"
     (root / "images").mkdir(parents=True)
@@ -87,7 +104,7 @@ def test_train_and_eval_cli_end_to_end(tmp_path, shared_data):
     out = tmp_path / "m.safetensors"
     snaps = tmp_path / "snaps"
     r = subprocess.run([sys.executable, "-m", "tnseg_desktop", "train", "--data", str(root), "--val", str(root), "--out", str(out), "--steps", "6", "--size", "64", "--batch", "2", "--val-every", "3",
-                        "--object-crop", "0.5", "--p-auto", "0.5", "--snapshots", str(snaps)], capture_output=True, text=True, timeout=600)
+                        "--object-crop", "0.5", "--p-auto", "0.5", "--click-rounds", "3", "--hard-weighting", "1.5", "--snapshots", str(snaps)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
     assert out.is_file()
     # every validated state is kept (steps 0, 3, 6) and loads as a model
@@ -95,7 +112,8 @@ def test_train_and_eval_cli_end_to_end(tmp_path, shared_data):
     from tnseg_desktop.model.lite_weights import load_lite, read_metadata
 
     assert load_lite(snaps / "step000003.safetensors", "cpu").input_size == 64
-    assert read_metadata(out)["info"]["config"]["p_object_crop"] == 0.5
+    config = read_metadata(out)["info"]["config"]
+    assert (config["p_object_crop"], config["max_click_rounds"], config["hard_weighting"]) == (0.5, 3, 1.5)
     js = tmp_path / "eval.json"
     r = subprocess.run([sys.executable, "-m", "tnseg_desktop", "eval", "--data", str(root), "--model", str(out), "--json", str(js)], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr

@@ -62,6 +62,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.p_self_prior = args.self_prior
     if getattr(args, "warmup", None) is not None:
         cfg.warmup = args.warmup
+    if getattr(args, "click_rounds", None) is not None:
+        cfg.max_click_rounds = args.click_rounds
+    if getattr(args, "hard_weighting", None) is not None:
+        cfg.hard_weighting = args.hard_weighting
     cfg.steps, cfg.minutes = args.steps, args.minutes
     if cfg.steps is None and cfg.minutes is None:
         cfg.steps = 1000

@@ -27,6 +27,7 @@ from tnseg_desktop.training.clicks import Click, click_maps, next_click
 from tnseg_desktop.training.data import Sample
 from tnseg_desktop.training.evaluate import evaluate_probs
 from tnseg_desktop.training.losses import dice_bce_loss
+from tnseg_desktop.training.metrics import dice
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -53,7 +54,8 @@ class TrainConfig:
     p_auto: float = 0.5  # share of samples trained as automatic masks
     p_object_crop: float = 0.0  # share of refinement samples seen zoomed in on the object, as the refiner does at inference
     p_self_prior: float = 0.0  # share of refinement samples whose starting mask is the model's own automatic mask
-    max_click_rounds: int = 2
+    max_click_rounds: int = 2  # no-grad click rounds before the trained one: 0..N, uniform
+    hard_weighting: float = 0.0  # sample a frame with weight 1 + k * (1 - Dice of the starting model's automatic mask)
     aug_strength: float = 1.0
     base_channels: int = 16
     head_hidden: int = 32
@@ -108,6 +110,8 @@ class LiteTrainer:
         self.rng = np.random.default_rng(cfg.seed)
         torch.manual_seed(cfg.seed)
         w = np.ones(len(self.train_samples)) if sample_weights is None else np.asarray(sample_weights, dtype=float)
+        if cfg.hard_weighting > 0:
+            w = w * (1.0 + cfg.hard_weighting * (1.0 - self.starting_dice()))
         self.p = w / w.sum()
         self.opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         self.scaler = torch.amp.GradScaler("cuda") if self.device.type == "cuda" else None
@@ -115,6 +119,17 @@ class LiteTrainer:
         self.elapsed_prev = 0.0
         self.best: tuple[float, dict[str, torch.Tensor]] | None = None
         self.history: list[dict[str, Any]] = []
+
+    def starting_dice(self) -> np.ndarray:
+        """Dice of the model's automatic mask on every training frame, as it is before this run."""
+        predictor = LitePredictor(self.model, self.device)
+        dices = []
+        for i in range(0, len(self.train_samples), 16):
+            chunk = self.train_samples[i : i + 16]
+            for s, p in zip(chunk, predictor.auto_probs([s.image for s in chunk])):
+                dices.append(dice(p >= 0.5, s.mask))
+        self.model.train()
+        return np.asarray(dices, dtype=float)
 
     # -- batches -------------------------------------------------------------
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, list[np.ndarray]]:
