@@ -99,6 +99,7 @@ def build_command_parser() -> argparse.ArgumentParser:
     p.add_argument("--self-prior", type=float, default=None, help="share of refinement samples that start from the model's own automatic mask (default 0)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps (default 100)")
     p.add_argument("--click-rounds", type=int, default=None, help="most simulated click rounds before a refinement sample (0..N, default 2)")
+    p.add_argument("--ema", type=float, default=None, help="validate and keep a moving average of the weights with this decay, e.g. 0.99 (default off)")
     p.add_argument("--hard-weighting", type=float, default=None, help="draw frames the starting model segments badly more often: weight 1 + K * (1 - its Dice) (default 0)")
     p.add_argument("--snapshots", default=None, help="folder: also save the weights at every validation")
     p.add_argument("--resume", default=None, help="checkpoint written by an interrupted run")

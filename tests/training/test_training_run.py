@@ -126,3 +126,29 @@ def test_eval_on_a_folder_without_images_gives_one_line(tmp_path):
     r = subprocess.run([sys.executable, "-m", "tnseg_desktop", "eval", "--data", str(tmp_path), "--json", str(tmp_path / "o.json")], capture_output=True, text=True, timeout=300)
     assert r.returncode != 0
     assert len(r.stderr.strip().splitlines()) == 1 and "images/" in r.stderr
+
+
+def test_ema_validates_and_keeps_the_moving_average_of_the_weights(eight_frames):
+    import torch
+
+    trainer = LiteTrainer(_cfg(steps=3, ema=0.5, val_every=1000), eight_frames, val=eight_frames[:2])
+    start = {k: v.clone() for k, v in trainer.model.state_dict().items()}
+    expected = {k: v.clone() for k, v in start.items()}
+    real_update = trainer._update_ema
+
+    def checked_update():
+        # after each optimizer step the average moves halfway towards the current weights
+        for k, v in trainer.model.state_dict().items():
+            if v.dtype.is_floating_point:
+                expected[k] = 0.5 * expected[k] + 0.5 * v.detach()
+        real_update()
+
+    trainer._update_ema = checked_update
+    trainer.run()
+    # run() ends on the best validated weights: the average's at step 0 or at step 3, never the raw weights
+    final = trainer.model.state_dict()
+    name = "fgb.enc_blocks.0.weight"
+    at_end = trainer.ema_model.state_dict()[name]
+    assert torch.allclose(at_end, expected[name], atol=1e-6)
+    assert torch.equal(final[name], at_end) or torch.equal(final[name], start[name])
+    assert not torch.equal(at_end, start[name])

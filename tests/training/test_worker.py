@@ -121,7 +121,7 @@ def test_job_file_round_trip_and_fixed_validation_split(tmp_path):
 def test_too_few_frames_disable_retraining_with_a_reason(tmp_path):
     store, _ = store_with_edits(tmp_path, n=4)
     plan = retrain.plan_retrain(store, fast_settings())
-    assert not plan.ready and "4 new accepted frame(s)" in plan.reason and "at least 5" in plan.reason
+    assert not plan.ready and "4 new accepted frames" in plan.reason and "at least 5" in plan.reason
 
 
 def test_a_stop_file_cancels_where_there_are_no_signals(tmp_path):

@@ -40,7 +40,8 @@ def describe_device(device: torch.device) -> str:
     """Human-readable name for the status bar: the GPU model or 'CPU (N threads)'."""
     if device.type == "cuda":
         return f"GPU: {torch.cuda.get_device_name(device)}"
-    return f"CPU ({torch.get_num_threads()} threads)"
+    n = torch.get_num_threads()
+    return f"CPU ({n} thread{'' if n == 1 else 's'})"
 
 
 def is_out_of_memory(exc: BaseException) -> bool:

@@ -64,6 +64,8 @@ def cmd_train(args: argparse.Namespace) -> int:
         cfg.warmup = args.warmup
     if getattr(args, "click_rounds", None) is not None:
         cfg.max_click_rounds = args.click_rounds
+    if getattr(args, "ema", None) is not None:
+        cfg.ema = args.ema
     if getattr(args, "hard_weighting", None) is not None:
         cfg.hard_weighting = args.hard_weighting
     cfg.steps, cfg.minutes = args.steps, args.minutes
@@ -88,7 +90,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         _print_progress(record)
         if snapshots is not None and "val_dice" in record:
             # every validated state is kept so a later choice can use another criterion (e.g. NoC from eval-interactive)
-            save_lite(trainer.model, snapshots / f"step{record['step']:06d}.safetensors", {"step": record["step"], "val_dice": record["val_dice"]})
+            save_lite(trainer.eval_model, snapshots / f"step{record['step']:06d}.safetensors", {"step": record["step"], "val_dice": record["val_dice"]})
 
     trainer = LiteTrainer(cfg, train, val, model=model, device=device, progress=progress, should_stop=lambda: stop["flag"])
     ckpt_path = out.with_suffix(".ckpt")

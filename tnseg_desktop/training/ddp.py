@@ -104,6 +104,8 @@ def distribute(trainer: Any, ctx: DistContext | None) -> None:
     with torch.no_grad():
         for tensor in list(model.parameters()) + list(model.buffers()):
             dist.broadcast(tensor.data, src=0)
+        if getattr(trainer, "ema_model", None) is not None:
+            trainer.ema_model.load_state_dict(model.state_dict())
     world = float(ctx.world_size)
 
     def average(param: torch.Tensor) -> None:

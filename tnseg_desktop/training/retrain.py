@@ -50,6 +50,13 @@ def default_replay_root() -> Path | None:
     return next((p for p in candidates if (p / "train" / "images").is_dir()), None)
 
 
+def count_text(n: int, noun: str) -> str:
+    """'No new accepted frames', '1 new accepted frame', '3 new accepted frames'."""
+    if n == 0:
+        return f"No {noun}s"
+    return f"{n} {noun}" + ("" if n == 1 else "s")
+
+
 @dataclass
 class RetrainSettings:
     min_new_frames: int = 10
@@ -196,7 +203,7 @@ def plan_retrain(store: AnnotationStore, settings: RetrainSettings | None = None
     if base_weights is None:
         plan.reason = f"The current model '{base_name}' has no weights file to start from."
     elif plan.n_new < s.min_new_frames:
-        plan.reason = f"{plan.n_new} new accepted frame(s) since the current model; at least {s.min_new_frames} are needed."
+        plan.reason = f"{count_text(plan.n_new, 'new accepted frame')} since the current model; at least {s.min_new_frames} are needed."
     elif not new_train:
         plan.reason = "All new accepted frames are held aside for validation; accept a few more frames."
     elif not val:

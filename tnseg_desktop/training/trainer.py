@@ -55,6 +55,7 @@ class TrainConfig:
     p_object_crop: float = 0.0  # share of refinement samples seen zoomed in on the object, as the refiner does at inference
     p_self_prior: float = 0.0  # share of refinement samples whose starting mask is the model's own automatic mask
     max_click_rounds: int = 2  # no-grad click rounds before the trained one: 0..N, uniform
+    ema: float = 0.0  # > 0: validate and keep an exponential moving average of the weights with this decay
     hard_weighting: float = 0.0  # sample a frame with weight 1 + k * (1 - Dice of the starting model's automatic mask)
     aug_strength: float = 1.0
     base_channels: int = 16
@@ -118,6 +119,7 @@ class LiteTrainer:
         self.step = 0
         self.elapsed_prev = 0.0
         self.best: tuple[float, dict[str, torch.Tensor]] | None = None
+        self.ema_model: TnsegLite | None = copy.deepcopy(self.model).eval() if cfg.ema > 0 else None
         self.history: list[dict[str, Any]] = []
 
     def starting_dice(self) -> np.ndarray:
@@ -188,9 +190,26 @@ class LiteTrainer:
         return torch.from_numpy(extra)
 
     # -- loop ----------------------------------------------------------------
+    @property
+    def eval_model(self) -> TnsegLite:
+        """The weights validation sees and a snapshot saves: the moving average when there is one."""
+        return self.ema_model if self.ema_model is not None else self.model
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if self.ema_model is None:
+            return
+        d = self.cfg.ema
+        for avg, cur in zip(self.ema_model.state_dict().values(), self.model.state_dict().values()):
+            if avg.dtype.is_floating_point:
+                avg.mul_(d).add_(cur.detach(), alpha=1.0 - d)
+            else:
+                avg.copy_(cur)
+
     def validate(self) -> dict[str, Any]:
-        predictor = LitePredictor(self.model, self.device)
-        self.model.eval()
+        model = self.eval_model
+        predictor = LitePredictor(model, self.device)
+        model.eval()
         result = evaluate_probs(predictor.auto_probs, self.val_samples, should_stop=self.should_stop)
         self.model.train()
         return result
@@ -205,7 +224,7 @@ class LiteTrainer:
         if dice_mean is None:  # validation was cut short by a stop request
             return None
         if self.best is None or dice_mean > self.best[0]:
-            self.best = (dice_mean, copy.deepcopy({k: v.detach().cpu() for k, v in self.model.state_dict().items()}))
+            self.best = (dice_mean, copy.deepcopy({k: v.detach().cpu() for k, v in self.eval_model.state_dict().items()}))
         return {"val_dice": dice_mean, "val_iou": result["iou_mean"], "best_val_dice": self.best[0]}
 
     def checkpoint(self) -> dict[str, Any]:
@@ -218,6 +237,7 @@ class LiteTrainer:
             "model_config": dict(self.model.config),
             "best_val_dice": None if self.best is None else self.best[0],
             "best_model": None if self.best is None else self.best[1],
+            "ema_model": None if self.ema_model is None else {k: v.detach().cpu() for k, v in self.ema_model.state_dict().items()},
         }
 
     def restore(self, ckpt: dict[str, Any]) -> None:
@@ -225,6 +245,8 @@ class LiteTrainer:
         self.opt.load_state_dict(ckpt["optimizer"])
         self.step = int(ckpt["step"])
         self.elapsed_prev = float(ckpt["elapsed_s"])
+        if self.ema_model is not None and ckpt.get("ema_model") is not None:
+            self.ema_model.load_state_dict(ckpt["ema_model"])
         if ckpt.get("best_model") is not None:
             self.best = (float(ckpt["best_val_dice"]), ckpt["best_model"])
         self.rng = np.random.default_rng(self.cfg.seed + self.step)
@@ -269,6 +291,7 @@ class LiteTrainer:
             else:
                 loss.backward()
                 self.opt.step()
+            self._update_ema()
             self.step += 1
             lv = float(loss.detach())
             loss_ema = lv if loss_ema is None else 0.95 * loss_ema + 0.05 * lv

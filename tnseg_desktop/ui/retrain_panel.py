@@ -30,7 +30,7 @@ def _pct(value: float | None) -> str:
 def describe_plan(plan: retrain.RetrainPlan) -> str:
     if not plan.ready:
         return plan.reason
-    return (f"{plan.n_new} new accepted frame(s) since {plan.base_name} ({len(plan.new_train)} to train on, "
+    return (f"{retrain.count_text(plan.n_new, 'new accepted frame')} since {plan.base_name} ({len(plan.new_train)} to train on, "
             f"{len(plan.new_val)} held aside to check the result). About {plan.estimated_minutes:.0f} min.")
 
 
