@@ -107,7 +107,7 @@ def build_command_parser() -> argparse.ArgumentParser:
     _add_device(p)
     _add_common(p)
 
-    p = sub.add_parser("models", help="list, import, download, verify or remove model weights")
+    p = sub.add_parser("models", help="list, import, download, verify, remove or average model weights")
     msub = p.add_subparsers(dest="models_command", metavar="ACTION", required=True)
     m = msub.add_parser("list")
     m.add_argument("--json", action="store_true")
@@ -123,6 +123,10 @@ def build_command_parser() -> argparse.ArgumentParser:
     _add_common(m)
     m = msub.add_parser("remove")
     m.add_argument("name")
+    _add_common(m)
+    m = msub.add_parser("average", help="mean of several tnseg-lite weight files (snapshots of one run)")
+    m.add_argument("files", nargs="+")
+    m.add_argument("--out", required=True)
     _add_common(m)
     _add_common(p)
 

@@ -1,4 +1,4 @@
-"""``tnseg-desktop models list | import FILE [--name N] | download NAME | verify | remove NAME``."""
+"""``tnseg-desktop models list | import FILE [--name N] | download NAME | verify | remove NAME | average FILE... --out OUT``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import argparse
 import json
 import sys
 import time
+from pathlib import Path
 from typing import Callable
 
 from tnseg_desktop.model import registry
@@ -103,7 +104,17 @@ def _remove(args: argparse.Namespace) -> int:
     return 0
 
 
+def _average(args: argparse.Namespace) -> int:
+    from tnseg_desktop.model.lite_weights import average_lite, save_lite
+
+    model = average_lite(list(args.files))
+    out = save_lite(model, args.out, {"average_of": [Path(f).name for f in args.files]})
+    print(f"wrote the mean of {len(args.files)} tnseg-lite weight files to {out}")
+    return 0
+
+
 ACTIONS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "average": _average,
     "list": _list,
     "import": _import,
     "download": _download,

@@ -65,3 +65,23 @@ def load_lite(path: str | Path, device: torch.device | str = "cpu") -> TnsegLite
         raise UserFacingError(f"the weights do not fit the tnseg-lite network ({str(exc).splitlines()[0]}).", str(path)) from None
     model.info = meta.get("info", {})  # type: ignore[attr-defined]
     return model.to(device).eval()
+
+
+def average_lite(paths: list[str | Path]) -> TnsegLite:
+    """The element-wise mean of several tnseg-lite weight files of one configuration.
+
+    Averaging the snapshots of one run ("weight averaging") gives a model less tied to where the
+    last steps happened to stop; tnseg-lite has GroupNorm only, so no statistics need recomputing.
+    """
+    if not paths:
+        raise UserFacingError("give at least one weights file to average.")
+    models = [load_lite(p) for p in paths]
+    for p, m in zip(paths[1:], models[1:]):
+        if m.config != models[0].config:
+            raise UserFacingError(f"this file's network ({m.config}) differs from the first file's ({models[0].config}); only one configuration can be averaged.", str(p))
+    states = [m.state_dict() for m in models]
+    mean = {k: (sum(s[k].double() for s in states) / len(states)).to(v.dtype) if v.dtype.is_floating_point else v
+            for k, v in states[0].items()}
+    out = models[0]
+    out.load_state_dict(mean)
+    return out
