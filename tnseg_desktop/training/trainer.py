@@ -4,8 +4,10 @@ AdamW, warm-up then cosine decay (over steps, or over wall-clock time when the
 budget is in minutes), Dice + BCE, bf16 autocast on the CPU and fp16 AMP on a
 GPU. A share of every batch learns the automatic mask (no prior, no clicks);
 the rest learns refinement from a simulated prior and clicks placed on the
-model's own errors (one or two no-grad rounds, as in iterative click training).
-The weights with the best validation Dice are kept.
+model's own errors (0 to ``max_click_rounds`` no-grad rounds, as in iterative
+click training). Optionally frames the starting model segments badly are drawn
+more often (``hard_weighting``) and validation sees a moving average of the
+weights (``ema``). The weights with the best validation Dice are kept.
 """
 
 from __future__ import annotations
