@@ -115,8 +115,11 @@ def build_loop(out_dir: Path, n_frames: int = 100) -> tuple[Path, list[np.ndarra
     return Path(write_cine_dicom(frames, out_dir / "loop100.dcm", fps=25.0, pixel_spacing_mm=0.08)), masks
 
 
-def _training_case(app, window, ctl, masks: list[np.ndarray], steps: int) -> dict:
-    """Accept 40 frames, press "Retrain on my edits" and keep working until the worker ends."""
+def _training_case(app, window, ctl, masks: list[np.ndarray], steps: int, threads: int | None) -> dict:
+    """Accept 40 frames, press "Retrain on my edits" and keep working until the worker ends.
+
+    ``threads`` None is what the app does: the worker uses every core, at a lower priority.
+    """
     from tnseg_desktop.store import EditInfo
     from tnseg_desktop.training.retrain import RetrainSettings
 
@@ -124,7 +127,7 @@ def _training_case(app, window, ctl, masks: list[np.ndarray], steps: int) -> dic
         ctl.store.accept(ctl.study_id, i, m, edit_info=EditInfo(tool="bench"))
     window.show_training_panel("retrain")
     panel = window.training_docks["retrain"].widget()
-    panel.settings = RetrainSettings(steps=steps, threads=1, train_config={"lr": 5e-4, "warmup": 5, "val_every": 1000, "batch": 8})
+    panel.settings = RetrainSettings(steps=steps, threads=threads, train_config={"lr": 5e-4, "warmup": 5, "val_every": 1000, "batch": 8})
     panel.refresh()
     events: list[dict] = []
     panel.progressed.connect(events.append)
@@ -151,7 +154,8 @@ def _training_case(app, window, ctl, masks: list[np.ndarray], steps: int) -> dic
     window.pause()
     steps_done = max([e.get("step", 0) for e in events if e.get("event") == "step"], default=0)
     return {"training_max_stall_ms": round(stall, 1), "training_s": round(time.monotonic() - t0, 1),
-            "training_status": ended[0], "training_steps": steps_done, "training_clicks_during": clicks["n"]}
+            "training_status": ended[0], "training_steps": steps_done, "training_clicks_during": clicks["n"],
+            "training_threads": threads or os.cpu_count()}
 
 
 def _lite():
@@ -176,7 +180,7 @@ def _sam():
     return SamRefiner(small_sam(), name="sam-small-random")
 
 
-def run(out_json: str | None = None, training_steps: int = 60) -> dict:
+def run(out_json: str | None = None, training_steps: int = 60, training_threads: int | None = None) -> dict:
     from tnseg_desktop.ui.app import get_application
     from tnseg_desktop.ui.offscreen_window import open_offscreen_window
     from tnseg_desktop.ui.model_provider import FixedModels
@@ -198,7 +202,7 @@ def run(out_json: str | None = None, training_steps: int = 60) -> dict:
         result["segment_all_frames_done"] = sum(o.value != "none" for o in ctl.session.origins())
         window.pause()
         if training_steps > 0:
-            result.update(_training_case(app, window, ctl, masks, training_steps))
+            result.update(_training_case(app, window, ctl, masks, training_steps, training_threads))
         ctl.shutdown()
         window.shutdown()
 
@@ -228,8 +232,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--json", dest="out", default=None, help="write the figures to this JSON file")
     ap.add_argument("--training-steps", type=int, default=60, help="steps of the retraining case (0 skips it)")
+    ap.add_argument("--training-threads", type=int, default=None,
+                    help="torch threads of the retraining worker (default: the app's own choice, every core)")
     args = ap.parse_args(argv)
-    print(json.dumps(run(args.out, args.training_steps), indent=2))
+    print(json.dumps(run(args.out, args.training_steps, args.training_threads), indent=2))
     return 0
 
 

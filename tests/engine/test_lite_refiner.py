@@ -94,6 +94,31 @@ def test_negative_click_removes_pixels_only_around_it(sample):
     assert out[gt & far].mean() > 0.95
 
 
+def test_a_negative_click_on_a_stray_piece_leaves_no_ring_around_it(sample):
+    """The network cuts only a disc at the click; what is left of that piece around it is dropped."""
+    ref = LiteRefiner(EchoNet())
+    gt = mask_ops.largest_component(sample.mask)
+    r0, c0, r1, c1 = mask_ops.bounding_box(gt)
+    h, w = gt.shape
+    # a 40-pixel piece beside the nodule, and a second one on the far side the click does not touch
+    side = 40
+    pr = min(max(0, (r0 + r1) // 2 - side // 2), h - side)
+    pc = c1 + 15 if c1 + 15 + side <= w else c0 - 15 - side
+    qc = c0 - 15 - side if pc > c1 else c1 + 15
+    prior = gt.copy()
+    prior[pr : pr + side, pc : pc + side] = True
+    prior[pr : pr + side, qc : qc + side] = True
+    assert mask_ops.largest_component(prior).sum() == gt.sum()  # the pieces are separate from the nodule
+    click = Click(pr + side // 2, pc + side // 2, False)
+    out = ref.refine(sample.image, prior, Prompts([click]))
+    assert not out[pr : pr + side, pc : pc + side].any()  # no sliver of the clicked piece survives
+    assert out[pr + 3 : pr + side - 3, qc + 3 : qc + side - 3].mean() > 0.9  # the untouched piece stays (64-px crop round trip)
+    assert out[gt].mean() > 0.9  # the nodule survives (its outline moves a little through the crop)
+    # without the tidy step the network alone would have left a ring around the click
+    raw = ref.predictor.refine_prob(sample.image, prior, [click], crop=ref.crop_for(gt.shape, prior, Prompts([click]))) >= 0.5
+    assert raw[pr : pr + side, pc : pc + side].sum() > 100 and not raw[click.row, click.col]
+
+
 def test_box_alone_gets_a_centre_click_and_limits_the_result(sample):
     net = EchoNet()
     ref = LiteRefiner(net)

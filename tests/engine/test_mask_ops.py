@@ -94,3 +94,29 @@ def test_clear_bbox_centroid_and_deepest_point(sample):
     assert gt[r, c]
     cr, cc = mask_ops.centroid(gt)
     assert r0 <= cr < r1 and c0 <= cc < c1
+
+
+def test_negative_click_drops_only_the_stray_pieces_next_to_it(sample):
+    from tnseg_desktop.training.clicks import Click
+
+    gt = mask_ops.largest_component(sample.mask)
+    h, w = gt.shape
+    r0, c0, r1, c1 = mask_ops.bounding_box(gt)
+    mask = gt.copy()
+    rr = (r0 + r1) // 2
+    right = c1 + 6 if c1 + 30 < w else None
+    assert right is not None, "the test frame's nodule leaves room on its right"
+    mask[rr - 3 : rr + 3, right : right + 6] = True  # a sliver beside the nodule, where the user clicks
+    mask[rr + 10 : rr + 16, right : right + 6] = True  # another one just below it, holding a positive click
+    mask[:6, :6] = True  # a piece far away
+    neg, pos = Click(rr, right + 8, False), Click(rr + 12, right + 2, True)
+    out = mask_ops.drop_pieces_at_negative_clicks(mask, [neg, pos])
+    assert not out[rr - 3 : rr + 3, right : right + 6].any()
+    assert out[rr + 10 : rr + 16, right : right + 6].all() and out[:6, :6].all()
+    assert (out[:, : right - 1] == mask[:, : right - 1]).all()  # the nodule itself is untouched
+    # the largest piece stays even when the negative click is right on its edge
+    edge = Click(rr, c1, False)
+    assert mask_ops.drop_pieces_at_negative_clicks(gt, [edge]).sum() == gt.sum()
+    # nothing happens without a negative click, and the input is not modified
+    before = mask.copy()
+    assert (mask_ops.drop_pieces_at_negative_clicks(mask, [pos]) == mask).all() and (mask == before).all()

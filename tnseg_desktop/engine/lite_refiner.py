@@ -130,4 +130,4 @@ class LiteRefiner:
             inside = np.zeros((h, w), dtype=bool)
             inside[max(0, r0) : r1, max(0, c0) : c1] = True
             mask &= inside
-        return mask
+        return mask_ops.drop_pieces_at_negative_clicks(mask, clicks)

@@ -11,6 +11,8 @@ from typing import Sequence
 import cv2
 import numpy as np
 
+from tnseg_desktop.training.clicks import Click
+
 Point = tuple[int, int]  # (row, col) in frame pixels
 
 
@@ -65,6 +67,35 @@ def largest_component(mask: np.ndarray) -> np.ndarray:
         return np.zeros(m.shape, dtype=bool)
     k = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
     return labels == k
+
+
+def drop_pieces_at_negative_clicks(mask: np.ndarray, clicks: Sequence[Click], radius_fraction: float = 0.03) -> np.ndarray:
+    """Remove the stray pieces a negative click lands in or next to.
+
+    A refiner asked to cut a region often leaves a thin sliver around the
+    negative click. Any 8-connected piece within ``radius_fraction`` of the
+    frame's shorter side from a negative click is dropped, unless it is the
+    largest piece or holds a positive click.
+    """
+    m = _as_u8(mask)
+    negatives = [(c.row, c.col) for c in clicks if not c.positive]
+    if not negatives:
+        return m.astype(bool)
+    n, labels, stats, _ = cv2.connectedComponentsWithStats(m, connectivity=8)
+    if n <= 2:
+        return m.astype(bool)
+    h, w = m.shape
+    keep = {0, 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))}
+    keep |= {int(labels[c.row, c.col]) for c in clicks if c.positive and 0 <= c.row < h and 0 <= c.col < w}
+    radius = max(2, int(round(radius_fraction * min(h, w))))
+    near: set[int] = set()
+    for r, c in negatives:
+        window = labels[max(0, r - radius) : r + radius + 1, max(0, c - radius) : c + radius + 1]
+        near |= set(np.unique(window).tolist())
+    drop = sorted(near - keep)
+    if not drop:
+        return m.astype(bool)
+    return (labels > 0) & ~np.isin(labels, drop)
 
 
 def cleared(mask: np.ndarray) -> np.ndarray:

@@ -42,6 +42,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from tnseg_desktop.engine import mask_ops
 from tnseg_desktop.engine.embedding_cache import CacheKey, EmbeddingCache, frame_digest
 from tnseg_desktop.engine.refiner_base import Prompts
 from tnseg_desktop.engine.sam_decode import decode, dense_tokens, to_tokens
@@ -269,7 +270,8 @@ class SamRefiner:
         pred = self.predict(frame, prior, prompts)
         if pred is None:
             return np.zeros(frame.shape[:2], dtype=bool) if prior is None else prior > 0
-        return pred.mask
+        # a tidied mask no longer matches the memo, so the next click feeds back this binary mask
+        return mask_ops.drop_pieces_at_negative_clicks(pred.mask, prompts.clicks)
 
 
 def cpu_has_native_bf16() -> bool:
