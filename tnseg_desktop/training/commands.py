@@ -12,6 +12,14 @@ from typing import Any
 
 from tnseg_desktop.errors import UserFacingError
 
+# train's command-line options -> TrainConfig fields
+_CONFIG_FROM_OPTIONS = (
+    ("size", "size"), ("batch", "batch"), ("lr", "lr"), ("val_every", "val_every"), ("p_auto", "p_auto"),
+    ("object_crop", "p_object_crop"), ("self_prior", "p_self_prior"), ("warmup", "warmup"),
+    ("click_rounds", "max_click_rounds"), ("ema", "ema"), ("hard_weighting", "hard_weighting"),
+)
+_ZERO_IS_DEFAULT = {"size", "batch", "lr", "val_every"}
+
 
 def _print_progress(record: dict[str, Any]) -> None:
     if record.get("event") == "val" or "val_dice" in record:
@@ -46,28 +54,11 @@ def cmd_train(args: argparse.Namespace) -> int:
     train = [s for folder in args.data for s in load_folder(folder)]
     val = load_folder(args.val)
     cfg = TrainConfig(seed=args.seed)
-    if args.size:
-        cfg.size = args.size
-    if args.batch:
-        cfg.batch = args.batch
-    if args.lr:
-        cfg.lr = args.lr
-    if args.val_every:
-        cfg.val_every = args.val_every
-    if getattr(args, "p_auto", None) is not None:
-        cfg.p_auto = args.p_auto
-    if getattr(args, "object_crop", None) is not None:
-        cfg.p_object_crop = args.object_crop
-    if getattr(args, "self_prior", None) is not None:
-        cfg.p_self_prior = args.self_prior
-    if getattr(args, "warmup", None) is not None:
-        cfg.warmup = args.warmup
-    if getattr(args, "click_rounds", None) is not None:
-        cfg.max_click_rounds = args.click_rounds
-    if getattr(args, "ema", None) is not None:
-        cfg.ema = args.ema
-    if getattr(args, "hard_weighting", None) is not None:
-        cfg.hard_weighting = args.hard_weighting
+    for option, name in _CONFIG_FROM_OPTIONS:
+        value = getattr(args, option, None)
+        # size, batch, lr and val_every of 0 mean "the default", like their absence
+        if value is not None and not (option in _ZERO_IS_DEFAULT and not value):
+            setattr(cfg, name, value)
     cfg.steps, cfg.minutes = args.steps, args.minutes
     if cfg.steps is None and cfg.minutes is None:
         cfg.steps = 1000
