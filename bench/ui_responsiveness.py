@@ -118,10 +118,10 @@ def build_loop(out_dir: Path, n_frames: int = 100) -> tuple[Path, list[np.ndarra
 def _training_case(app, window, ctl, masks: list[np.ndarray], steps: int, threads: int | None) -> dict:
     """Accept 40 frames, press "Retrain on my edits" and keep working until the worker ends.
 
-    ``threads`` None is what the app does: the worker uses every core, at a lower priority.
+    ``threads`` None is what the app does: the worker uses every core but one, at a lower priority.
     """
     from tnseg_desktop.store import EditInfo
-    from tnseg_desktop.training.retrain import RetrainSettings
+    from tnseg_desktop.training.retrain import RetrainSettings, default_worker_threads
 
     for i, m in enumerate(masks[:40]):
         ctl.store.accept(ctl.study_id, i, m, edit_info=EditInfo(tool="bench"))
@@ -155,7 +155,7 @@ def _training_case(app, window, ctl, masks: list[np.ndarray], steps: int, thread
     steps_done = max([e.get("step", 0) for e in events if e.get("event") == "step"], default=0)
     return {"training_max_stall_ms": round(stall, 1), "training_s": round(time.monotonic() - t0, 1),
             "training_status": ended[0], "training_steps": steps_done, "training_clicks_during": clicks["n"],
-            "training_threads": threads or os.cpu_count()}
+            "training_threads": threads or default_worker_threads()}
 
 
 def _lite():
@@ -233,7 +233,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--json", dest="out", default=None, help="write the figures to this JSON file")
     ap.add_argument("--training-steps", type=int, default=60, help="steps of the retraining case (0 skips it)")
     ap.add_argument("--training-threads", type=int, default=None,
-                    help="torch threads of the retraining worker (default: the app's own choice, every core)")
+                    help="torch threads of the retraining worker (default: the app's own choice, every core but one)")
     args = ap.parse_args(argv)
     print(json.dumps(run(args.out, args.training_steps, args.training_threads), indent=2))
     return 0

@@ -118,6 +118,18 @@ def test_job_file_round_trip_and_fixed_validation_split(tmp_path):
     assert {f["key"] for f in job2.val_user} == val_keys
 
 
+def test_the_app_leaves_a_core_for_the_window_when_it_starts_the_worker(tmp_path, monkeypatch):
+    store, _ = store_with_edits(tmp_path, n=12)
+    settings = fast_settings(threads=None)
+    plan = retrain.plan_retrain(store, settings)
+    for cores, expected in ((2, 1), (8, 7), (1, 1)):
+        monkeypatch.setattr(retrain.os, "cpu_count", lambda c=cores: c)
+        job = retrain.build_job(store, plan, settings)
+        assert job.threads == expected and read_job(write_job(job, tmp_path / "job.json")).threads == expected
+    # a site's explicit choice wins
+    assert retrain.build_job(store, plan, fast_settings(threads=3)).threads == 3
+
+
 def test_too_few_frames_disable_retraining_with_a_reason(tmp_path):
     store, _ = store_with_edits(tmp_path, n=4)
     plan = retrain.plan_retrain(store, fast_settings())

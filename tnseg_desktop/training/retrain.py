@@ -68,6 +68,9 @@ class RetrainSettings:
     steps: int | None = None
     minutes: float | None = None  # None: chosen from the amount of data, 3 to 10 minutes
     device: str = "auto"
+    # None: every core but one, like the app's own model passes. On 2 cores a second worker thread
+    # doubled the window's longest stall (16 -> 30-44 ms) and its 65 % more steps in 10 minutes gained
+    # no Dice (bench/ui_responsiveness.py --training-threads, bench/retrain_gain.py; see the issue note)
     threads: int | None = None
     nice: int = 5
     seed: int = 0
@@ -261,7 +264,11 @@ def build_job(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettin
     return Job(base_name=plan.base_name, base_weights=str(plan.base_weights), output_name=name,
                output_weights=str(user_models_dir() / f"{name}.safetensors"), train=train, val_user=val_user,
                val_base=val_base, device=s.device, budget=plan.budget, train_config=dict(s.train_config),
-               threads=s.threads, nice=s.nice)
+               threads=s.threads or default_worker_threads(), nice=s.nice)
+
+
+def default_worker_threads() -> int:
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def start_run(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettings | None = None) -> tuple[TrainingRun, Job, Path]:
