@@ -123,7 +123,7 @@ def test_the_app_leaves_a_core_for_the_window_when_it_starts_the_worker(tmp_path
     settings = fast_settings(threads=None)
     plan = retrain.plan_retrain(store, settings)
     for cores, expected in ((2, 1), (8, 7), (1, 1)):
-        monkeypatch.setattr(retrain.os, "cpu_count", lambda c=cores: c)
+        monkeypatch.setattr(os, "cpu_count", lambda c=cores: c)
         job = retrain.build_job(store, plan, settings)
         assert job.threads == expected and read_job(write_job(job, tmp_path / "job.json")).threads == expected
     # a site's explicit choice wins

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import torch
 
@@ -34,6 +35,11 @@ def choose_device(preference: str = "auto") -> torch.device:
             raise UserFacingError(f"--device {preference} was asked for, but no working CUDA GPU is available; use --device cpu or auto.")
         return torch.device(pref)
     raise UserFacingError(f"unknown device '{preference}': use auto, cpu, cuda or cuda:N.")
+
+
+def threads_leaving_a_core() -> int:
+    """CPU threads for model work in the desktop app: every core but one, so the window stays responsive."""
+    return max(1, (os.cpu_count() or 2) - 1)
 
 
 def describe_device(device: torch.device) -> str:

@@ -268,7 +268,10 @@ def build_job(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettin
 
 
 def default_worker_threads() -> int:
-    return max(1, (os.cpu_count() or 2) - 1)
+    """The app's worker leaves a core to the window, like its own model passes."""
+    from tnseg_desktop.model.device import threads_leaving_a_core
+
+    return threads_leaving_a_core()
 
 
 def start_run(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettings | None = None) -> tuple[TrainingRun, Job, Path]:

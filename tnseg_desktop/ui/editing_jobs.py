@@ -11,11 +11,11 @@ from tnseg_desktop.ui.model_provider import LoadedModels
 
 def _leave_a_core_for_the_window() -> None:
     """Model passes use all cores but one, so the GUI thread always finds a free core."""
-    import os
-
     import torch
 
-    torch.set_num_threads(max(1, (os.cpu_count() or 2) - 1))
+    from tnseg_desktop.model.device import threads_leaving_a_core
+
+    torch.set_num_threads(threads_leaving_a_core())
 
 
 def nearest_first(n: int, current: int) -> list[int]:
