@@ -121,7 +121,8 @@ def _training_case(app, window, ctl, masks: list[np.ndarray], steps: int, thread
     ``threads`` None is what the app does: the worker uses every core but one, at a lower priority.
     """
     from tnseg_desktop.store import EditInfo
-    from tnseg_desktop.training.retrain import RetrainSettings, default_worker_threads
+    from tnseg_desktop.model.device import threads_leaving_a_core
+    from tnseg_desktop.training.retrain import RetrainSettings
 
     for i, m in enumerate(masks[:40]):
         ctl.store.accept(ctl.study_id, i, m, edit_info=EditInfo(tool="bench"))
@@ -155,7 +156,7 @@ def _training_case(app, window, ctl, masks: list[np.ndarray], steps: int, thread
     steps_done = max([e.get("step", 0) for e in events if e.get("event") == "step"], default=0)
     return {"training_max_stall_ms": round(stall, 1), "training_s": round(time.monotonic() - t0, 1),
             "training_status": ended[0], "training_steps": steps_done, "training_clicks_during": clicks["n"],
-            "training_threads": threads or default_worker_threads()}
+            "training_threads": threads or threads_leaving_a_core()}
 
 
 def _lite():

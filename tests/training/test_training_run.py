@@ -84,7 +84,7 @@ def test_hard_weighting_draws_the_frames_the_starting_model_gets_wrong_more_ofte
     dices = np.array([r["dice"] for r in measured["per_image"]])
     assert dices.max() - dices.min() > 0.2  # real frames the shipped model gets right and wrong
 
-    plain = LiteTrainer(TrainConfig(size=160, batch=2, steps=1), eight_frames, model=load_lite(shipped_models_dir() / "tnseg-lite.safetensors", "cpu"))
+    plain = LiteTrainer(TrainConfig(size=160, batch=2, steps=1), eight_frames, model=shipped)
     assert np.allclose(plain.p, 1 / len(eight_frames))
     hard = LiteTrainer(TrainConfig(size=160, batch=2, steps=1, hard_weighting=2.0), eight_frames, model=shipped)
     assert np.allclose(hard.starting_dice(), dices)

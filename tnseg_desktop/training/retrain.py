@@ -243,6 +243,8 @@ def _next_version_name(store: AnnotationStore, base_name: str) -> str:
 
 def build_job(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettings | None = None) -> Job:
     """The job for ``plan``: the user's new training frames, a replay sample, both validation sets."""
+    from tnseg_desktop.model.device import threads_leaving_a_core  # imports torch; planning alone does not need it
+
     s = settings or RetrainSettings()
     if not plan.ready:
         raise UserFacingError(plan.reason)
@@ -264,14 +266,7 @@ def build_job(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettin
     return Job(base_name=plan.base_name, base_weights=str(plan.base_weights), output_name=name,
                output_weights=str(user_models_dir() / f"{name}.safetensors"), train=train, val_user=val_user,
                val_base=val_base, device=s.device, budget=plan.budget, train_config=dict(s.train_config),
-               threads=s.threads or default_worker_threads(), nice=s.nice)
-
-
-def default_worker_threads() -> int:
-    """The app's worker leaves a core to the window, like its own model passes."""
-    from tnseg_desktop.model.device import threads_leaving_a_core
-
-    return threads_leaving_a_core()
+               threads=s.threads or threads_leaving_a_core(), nice=s.nice)
 
 
 def start_run(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettings | None = None) -> tuple[TrainingRun, Job, Path]:

@@ -29,7 +29,6 @@ from tnseg_desktop.training.clicks import Click, click_maps, next_click
 from tnseg_desktop.training.data import Sample
 from tnseg_desktop.training.evaluate import evaluate_probs
 from tnseg_desktop.training.losses import dice_bce_loss
-from tnseg_desktop.training.metrics import dice
 
 Progress = Callable[[dict[str, Any]], None]
 
@@ -126,14 +125,9 @@ class LiteTrainer:
 
     def starting_dice(self) -> np.ndarray:
         """Dice of the model's automatic mask on every training frame, as it is before this run."""
-        predictor = LitePredictor(self.model, self.device)
-        dices = []
-        for i in range(0, len(self.train_samples), 16):
-            chunk = self.train_samples[i : i + 16]
-            for s, p in zip(chunk, predictor.auto_probs([s.image for s in chunk])):
-                dices.append(dice(p >= 0.5, s.mask))
+        result = evaluate_probs(LitePredictor(self.model, self.device).auto_probs, self.train_samples)
         self.model.train()
-        return np.asarray(dices, dtype=float)
+        return np.asarray([row["dice"] for row in result["per_image"]], dtype=float)
 
     # -- batches -------------------------------------------------------------
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, np.ndarray, list[np.ndarray]]:
