@@ -25,7 +25,7 @@ HANDLERS: dict[str, str] = {
     "eval": "tnseg_desktop.training.commands:cmd_eval",
     "train": "tnseg_desktop.training.commands:cmd_train",
     "bench": "tnseg_desktop.training.commands:cmd_bench",
-    "eval-interactive": "tnseg_desktop.engine.commands:cmd_eval_interactive",
+    "eval-interactive": "tnseg_desktop.training.interactive_commands:cmd_eval_interactive",
     "models": "tnseg_desktop.model.commands:cmd_models",
     "export": "tnseg_desktop.store.commands:cmd_export",
     "store": "tnseg_desktop.store.commands:cmd_store",
@@ -146,6 +146,9 @@ def build_command_parser() -> argparse.ArgumentParser:
     ssub = p.add_subparsers(dest="store_command", metavar="ACTION", required=True)
     s = ssub.add_parser("info")
     s.add_argument("--json", action="store_true")
+    _add_common(s)
+    s = ssub.add_parser("restore", help="put the last good backup in place of a damaged or missing database")
+    s.add_argument("--backup", default=None, help="this backup file instead of the newest good one")
     _add_common(s)
     _add_common(p)
     return parser

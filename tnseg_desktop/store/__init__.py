@@ -7,6 +7,7 @@ Public API::
 
 from tnseg_desktop.store.annotation_store import AnnotationStore
 from tnseg_desktop.store.autosave import DraftAutosaver
+from tnseg_desktop.store.backups import StoreDamagedError
 from tnseg_desktop.store.errors import StoreCorruptError, StoreError, StoreLockedError, UnknownRecordError
 from tnseg_desktop.store.records import (
     AcceptedFrame,
@@ -21,5 +22,5 @@ from tnseg_desktop.store.records import (
 __all__ = [
     "AnnotationStore", "DraftAutosaver", "EditInfo", "AcceptedFrame", "DraftRecord", "ModelVersion",
     "RecoveryInfo", "StudyRecord", "TrainingRun", "StoreError", "StoreLockedError", "StoreCorruptError",
-    "UnknownRecordError",
+    "UnknownRecordError", "StoreDamagedError",
 ]

@@ -13,6 +13,7 @@ an unreferenced file) or a row whose file is complete.
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import sqlite3
 from pathlib import Path
@@ -22,11 +23,12 @@ import numpy as np
 
 from tnseg_desktop import paths
 from tnseg_desktop.io.types import CineMeta
+from tnseg_desktop.store import backups
 from tnseg_desktop.store import model_versions as mv
 from tnseg_desktop.store import sessions
 from tnseg_desktop.store import training_runs as tr
 from tnseg_desktop.store.connection import Database
-from tnseg_desktop.store.errors import StoreError, UnknownRecordError
+from tnseg_desktop.store.errors import StoreError, StoreLockedError, UnknownRecordError
 from tnseg_desktop.store.maskfiles import MaskFiles, as_binary_mask
 from tnseg_desktop.store.records import (
     AcceptedFrame,
@@ -41,6 +43,8 @@ from tnseg_desktop.store.records import (
 )
 from tnseg_desktop.store.schema import SCHEMA_VERSION, migrate
 
+log = logging.getLogger(__name__)
+
 DB_NAME = "annotations.sqlite3"
 # identifying fields of CineMeta that the store has no use for and so does not keep
 _META_NOT_KEPT = ("patient_name", "patient_id")
@@ -50,18 +54,93 @@ class AnnotationStore:
     """Thread-safe handle on one store folder; several processes may open the same folder."""
 
     def __init__(self, path: str | Path | None = None, *, busy_timeout_s: float = 10.0) -> None:
+        """Open (or, in a folder that never held one, create) a store.
+
+        A missing or empty database where a store was raises :class:`StoreDamagedError`; one that fails
+        ``PRAGMA quick_check`` opens read-only with ``problem`` set (every write then refuses).
+        """
         self.root = Path(path) if path is not None else paths.store_dir()
         self.root.mkdir(parents=True, exist_ok=True)
         self.db_path = self.root / DB_NAME
-        self.db = Database(self.db_path, busy_timeout_s)
-        try:
-            self.migrated_from = migrate(self.db.conn, str(self.db_path))
-        except sqlite3.Error as exc:
-            self.db.close()
-            raise self.db.translate(exc) from exc
+        self.problem: str | None = None  # one sentence when the store is damaged and open read-only
+        self.backup_offer: Path | None = None
+        self.last_backup: Path | None = None
+        self._refuse_lost_database()
+        self.db = self._open_checked(busy_timeout_s)
+        self.migrated_from = SCHEMA_VERSION
+        if self.problem is None:
+            try:
+                self.migrated_from = migrate(self.db.conn, str(self.db_path))
+            except sqlite3.Error as exc:
+                self.db.close()
+                raise self.db.translate(exc) from exc
         self.files = MaskFiles(self.root)
         self.session_id: int | None = None
-        self._ensure_salt()
+        if self.problem is None:
+            self._ensure_salt()
+            backups.write_marker(self.root)
+
+    @property
+    def read_only(self) -> bool:
+        return self.problem is not None
+
+    @staticmethod
+    def restore_last_good(path: str | Path | None = None, backup: str | Path | None = None) -> backups.Restored:
+        """Replace a damaged or missing database by its newest good backup (or ``backup``); refuses a healthy one."""
+        root = Path(path) if path is not None else paths.store_dir()
+        db = root / DB_NAME
+        if db.is_file() and db.stat().st_size > 0:
+            try:
+                probe = AnnotationStore(root)
+            except backups.StoreDamagedError:
+                pass
+            else:
+                healthy = probe.problem is None
+                probe.close()
+                if healthy:
+                    raise StoreError("the annotation store is not damaged, so it was left as it is "
+                                     "(restoring a backup would throw away the work since then).", str(db))
+        return backups.restore_backup(root, DB_NAME, Path(backup) if backup is not None else None)
+
+    def _refuse_lost_database(self) -> None:
+        """A database that is gone or empty where a store was must not be silently replaced by a new one."""
+        size = self.db_path.stat().st_size if self.db_path.exists() else None
+        if size:
+            return
+        signs = backups.signs_of_a_store(self.root)
+        if not signs:
+            return  # a new store
+        what = "is missing" if size is None else "is empty (0 bytes)"
+        message, backup = backups.damage_message(
+            f"The annotation store's database {what} although this folder held a store ({', '.join(signs)}), "
+            "so no new one was made", self.root, read_only=False)
+        raise backups.StoreDamagedError(message, str(self.db_path), backup)
+
+    def _open_checked(self, busy_timeout_s: float) -> Database:
+        existed = self.db_path.exists()
+        problem: str | None = None
+        try:
+            db = Database(self.db_path, busy_timeout_s)
+        except StoreLockedError:
+            raise
+        except StoreError as exc:
+            problem = exc.message.rstrip(".")
+        else:
+            if not existed:
+                return db
+            found = backups.quick_check(db.conn)
+            if found is None:
+                return db
+            db.close()
+            problem = f"The annotation store's database fails its integrity check ({found})"
+        try:
+            db = Database(self.db_path, busy_timeout_s, read_only_reason="its database is damaged")
+            db.query("SELECT COUNT(*) FROM sqlite_master")
+        except StoreError:
+            message, backup = backups.damage_message(problem + " and cannot be read at all", self.root, read_only=False)
+            raise backups.StoreDamagedError(message, str(self.db_path), backup) from None
+        self.problem, self.backup_offer = backups.damage_message(problem, self.root, read_only=True)
+        return db
 
     # ----------------------------------------------------------------- lifecycle
     def __enter__(self) -> "AnnotationStore":
@@ -71,10 +150,16 @@ class AnnotationStore:
         self.close()
 
     def close(self) -> None:
-        """Close the store; an open session is marked as ended cleanly."""
+        """Close the store; an open session is marked as ended cleanly, and a store written to is backed up."""
         if self.session_id is not None:
             sessions.end_session(self.db, self.session_id)
             self.session_id = None
+        if self.db.wrote and self.problem is None:
+            try:
+                with self.db._lock:
+                    self.last_backup = backups.make_backup(self.db.conn, self.root)
+            except (sqlite3.Error, OSError) as exc:  # a failed backup must not lose the close; the next one retries
+                log.warning("backing up the annotation store failed: %s", exc)
         self.db.close()
 
     def start_session(self) -> int:

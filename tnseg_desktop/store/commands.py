@@ -1,18 +1,23 @@
-"""CLI handlers: ``tnseg-desktop export`` and ``tnseg-desktop store info`` (DESIGN.md section 5)."""
+"""CLI handlers: ``tnseg-desktop export`` and ``tnseg-desktop store info | restore`` (DESIGN.md section 5)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.store.annotation_store import AnnotationStore
+from tnseg_desktop.store.backups import StoreDamagedError
+from tnseg_desktop.store.errors import StoreError
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     out = Path(args.out)
     with AnnotationStore() as store:
+        if store.problem is not None:  # an export from a damaged database could silently miss or mix up masks
+            raise StoreDamagedError(store.problem, str(store.db_path), store.backup_offer)
         study = store.find_study(args.study)
         if args.format == "training":
             from tnseg_desktop.io.training_export import export_training_set
@@ -55,13 +60,26 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_store(args: argparse.Namespace) -> int:
+    if args.store_command == "restore":
+        done = AnnotationStore.restore_last_good(backup=getattr(args, "backup", None))
+        kept = f"; the damaged file is kept as {done.damaged_kept[0]}" if done.damaged_kept else ""
+        print(f"restored the annotation store from {done.backup}{kept}")
+        return 0
     if args.store_command != "info":
         raise UserFacingError(f"Unknown store action '{args.store_command}'.")
     with AnnotationStore() as store:
-        info = store.info()
+        problem = store.problem
+        try:
+            info = store.info()
+        except StoreError:
+            if problem is None:
+                raise
+            raise StoreDamagedError(problem, str(store.db_path), store.backup_offer) from None
+        if problem is not None:  # what could be read is printed; this line says it cannot be trusted
+            print(f"tnseg-desktop: {store.db_path}: {' '.join(problem.split())}", file=sys.stderr)
     if getattr(args, "json", False):
         print(json.dumps(info, indent=2))
-        return 0
+        return 0 if problem is None else 1
     print(f"store: {info['path']} (schema {info['schema_version']})")
     print(f"studies: {info['studies']}  accepted frames: {info['accepted_frames']}  edits: {info['edits']}  "
           f"drafts: {info['drafts']}")
@@ -71,4 +89,4 @@ def cmd_store(args: argparse.Namespace) -> int:
         print(f"sessions that did not close cleanly: {info['unclean_sessions']}")
     for s in info["study_list"]:
         print(f"  study {s['id']}: {s['accepted']}/{s['frames']} frames accepted  {s['source_path']}")
-    return 0
+    return 0 if problem is None else 1

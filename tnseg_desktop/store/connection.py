@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
-from tnseg_desktop.store.errors import StoreError, StoreLockedError
+from tnseg_desktop.store.errors import StoreCorruptError, StoreError, StoreLockedError
 
 _LOCK_WORDS = ("database is locked", "database table is locked", "database is busy")
 
@@ -34,18 +34,26 @@ def locked_error(db_path: Path, timeout_s: float) -> StoreLockedError:
 class Database:
     """One sqlite3 connection shared by the threads of one process, guarded by a lock."""
 
-    def __init__(self, db_path: Path, busy_timeout_s: float = 10.0) -> None:
+    def __init__(self, db_path: Path, busy_timeout_s: float = 10.0, read_only_reason: str | None = None) -> None:
+        """``read_only_reason`` given: open without write access, and every write says why."""
         self.path = Path(db_path)
         self.busy_timeout_s = busy_timeout_s
+        self.read_only_reason = read_only_reason
+        self.wrote = False  # a write was committed through this handle (the store backs up on close then)
         self._lock = threading.RLock()
         try:
-            self.conn = sqlite3.connect(
-                str(self.path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
-            )
+            if read_only_reason is None:
+                self.conn = sqlite3.connect(
+                    str(self.path), timeout=busy_timeout_s, isolation_level=None, check_same_thread=False
+                )
+            else:
+                self.conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=busy_timeout_s,
+                                            isolation_level=None, check_same_thread=False)
             self.conn.row_factory = sqlite3.Row
             self.conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_s * 1000)}")
-            self.conn.execute("PRAGMA journal_mode = WAL")
-            self.conn.execute("PRAGMA synchronous = FULL")
+            if read_only_reason is None:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.execute("PRAGMA synchronous = FULL")
             self.conn.execute("PRAGMA foreign_keys = ON")
         except sqlite3.Error as exc:
             raise self.translate(exc) from exc
@@ -55,11 +63,16 @@ class Database:
             return locked_error(self.path, self.busy_timeout_s)
         if isinstance(exc, sqlite3.DatabaseError) and "not a database" in str(exc).lower():
             return StoreError("The annotation store file is damaged or is not a tnseg-desktop store.", str(self.path))
+        if isinstance(exc, sqlite3.DatabaseError) and "malformed" in str(exc).lower():
+            return StoreCorruptError("The annotation store file is damaged (database disk image is malformed).", str(self.path))
         return StoreError(f"The annotation store could not be used ({exc}).", str(self.path))
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
         """A write transaction: committed when the block ends, rolled back on any error."""
+        if self.read_only_reason is not None:
+            raise StoreError(f"The annotation store is open read-only ({self.read_only_reason}); nothing can be saved.",
+                             str(self.path))
         with self._lock:
             try:
                 self.conn.execute("BEGIN IMMEDIATE")
@@ -68,6 +81,7 @@ class Database:
             try:
                 yield self.conn
                 self.conn.execute("COMMIT")
+                self.wrote = True
             except sqlite3.Error as exc:
                 self._rollback()
                 raise self.translate(exc) from exc
