@@ -33,6 +33,7 @@ from tnseg_desktop.ui.model_provider import LoadedModels, ModelProvider
 from tnseg_desktop.ui.model_toolbar import ModelPanel
 from tnseg_desktop.ui.prompt_markers import PromptMarkers
 from tnseg_desktop.ui.shortcuts_sheet import ShortcutsSheet
+from tnseg_desktop.ui.store_banner import StoreProblemBanner
 from tnseg_desktop.ui.text_prompt_field import TextPromptField
 from tnseg_desktop.ui.tools import BoxTool, BrushCursor, BrushSize, BrushTool, ClickTool
 
@@ -90,6 +91,7 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self._drafted: set[int] = set()
         self._refresh_pending = False
         self._shut = False
+        self.store_root: Any = getattr(store, "root", None)  # where a damaged store is restored
 
         self.model_worker = Worker("model", self)
         self.batch_worker = Worker("batch", self)
@@ -156,6 +158,9 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
 
         self.banner = MissingWeightsBanner()
         w.add_banner(self.banner)
+        self.store_banner = StoreProblemBanner()
+        self.store_banner.restore_requested.connect(self.restore_store)
+        w.add_banner(self.store_banner)
 
         self.text_field = TextPromptField()
         self.text_field.setMinimumWidth(260)
@@ -179,10 +184,17 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self._restart_precompute()
         self._sync_history_actions()
         self._schedule_refresh()
-        if self.store is not None:
-            self.store_worker.submit(lambda job: self._register_study(session, frames, cine.meta),
-                                     lambda saved: self._restore_saved(session, saved), self._job_failed,
-                                     name="register study")
+        self._register_open_study()
+
+    def _register_open_study(self) -> None:
+        """Register the open cine in the store (on the store thread) and show its saved masks again."""
+        session, cine = self.session, self.window.cine
+        if self.store is None or session is None or cine is None:
+            return
+        frames = session.source
+        self.store_worker.submit(lambda job: self._register_study(session, frames, cine.meta),
+                                 lambda saved: self._restore_saved(session, saved), self._job_failed,
+                                 name="register study")
 
     def _end_session(self) -> None:
         self.cancel_job()
@@ -400,15 +412,33 @@ def attach_editing(window, **kwargs: Any) -> EditingController:
     return controller
 
 
-def attach_editing_for_app(window, with_store: bool = True) -> EditingController:
-    """The interactive app's set-up: real models, the user's annotation store (if it opens), recovery offered."""
-    store = None
-    if with_store:
-        try:
-            from tnseg_desktop.store import AnnotationStore
+def attach_editing_for_app(window, with_store: bool = True, provider: Any = None) -> EditingController:
+    """The interactive app's set-up: real models, the user's annotation store (if it opens), recovery offered.
 
-            store = AnnotationStore()
-        except Exception as exc:  # a locked or damaged store must not stop viewing
+    A damaged, missing or locked store never stops the window: viewing goes on, a banner says what is
+    wrong and offers the last good copy.
+    """
+    store, problem, backup, root = None, None, None, None
+    if with_store:
+        from tnseg_desktop import paths
+        from tnseg_desktop.store import AnnotationStore, StoreDamagedError
+
+        root = paths.store_dir()
+        try:
+            store = AnnotationStore(root)
+        except StoreDamagedError as exc:
+            problem, backup = exc.one_line(), exc.backup
+        except Exception as exc:  # a locked or unreadable store must not stop viewing
             log.error("the annotation store could not be opened: %s", exc)
             window.report_error(exc, title="Annotation store unavailable")
-    return attach_editing(window, store=store, ask_recovery=True)
+        if store is not None and store.read_only:
+            # the editing side needs a store it can write; viewing needs none
+            problem, backup = f"{store.db_path}: {store.problem}", store.backup_offer
+            store.close()
+            store = None
+    controller = attach_editing(window, store=store, ask_recovery=True, provider=provider)
+    controller.store_root = root
+    if problem is not None:
+        log.error("the annotation store is damaged: %s", problem)
+        controller.show_store_problem(problem, backup)
+    return controller

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import replace
 
 from PySide6.QtCore import QTimer
@@ -12,6 +13,9 @@ from tnseg_desktop.engine.session import EditingSession, Origin
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.io.content_hash import Frames, content_hash
 from tnseg_desktop.ui.background import Job
+from tnseg_desktop.ui.messages import user_message
+
+log = logging.getLogger(__name__)
 
 DRAFT_ORIGINS = (Origin.REFINED, Origin.PAINTED, Origin.PROPAGATED)
 
@@ -90,8 +94,12 @@ class StorePersistence:
         return EditInfo(tool=tool, prompt=prompts.text, clicks=clicks, model_name=model)
 
     def _start_store_session(self, ask: bool) -> None:
-        info = self.store.recover()
-        self.store.start_session()
+        try:
+            info = self.store.recover()
+            self.store.start_session()
+        except Exception as exc:  # a store damaged in a way the check at open did not see: viewing goes on
+            self._store_unusable(exc)
+            return
         if info is None:
             return
         if not ask:
@@ -111,6 +119,60 @@ class StorePersistence:
                     self.window.open_path(path)
 
         QTimer.singleShot(0, offer)
+
+    # --- a store that cannot be used ----------------------------------------------------------
+    def show_store_problem(self, problem: str, backup) -> None:
+        """The banner over the image: what is wrong with the store and, when there is one, the last good copy."""
+        self.store_banner.show_problem(problem, backup)
+
+    def _store_unusable(self, exc: BaseException) -> None:
+        from tnseg_desktop.store.backups import last_good_backup
+
+        log.error("the annotation store cannot be used: %s", exc)
+        store, self.store = self.store, None
+        if getattr(self.provider, "store", None) is store:
+            self.provider.store = None
+        self.store_root = getattr(store, "root", self.store_root)
+        try:
+            store.close()
+        except Exception:  # it is already unusable; closing is only tidying
+            pass
+        backup = last_good_backup(self.store_root) if self.store_root is not None else None
+        self.show_store_problem(user_message(exc), backup)
+
+    def restore_store(self) -> Job | None:
+        """Put the last good backup in place (the damaged file is kept), then use the store again."""
+        root = self.store_root
+        if root is None or self.store is not None:
+            return None
+
+        def restore(job: Job):
+            from tnseg_desktop.store import AnnotationStore
+
+            restored = AnnotationStore.restore_last_good(root)
+            return restored, AnnotationStore(root)
+
+        def restored(result) -> None:
+            info, store = result
+            self.store_banner.clear()
+            self.use_store(store)
+            self._say(f"The annotation store was restored from {info.backup.name}; the damaged file is kept in "
+                      f"{info.damaged_kept[0].parent if info.damaged_kept else 'damaged/'}.")
+
+        def failed(exc: BaseException) -> None:
+            self.window.report_error(exc, title="The annotation store could not be restored")
+
+        return self.store_worker.submit(restore, restored, failed, name="restore store")
+
+    def use_store(self, store) -> None:
+        """Start saving to ``store`` (after a restore): a session, recovery, and the open cine registered."""
+        self.store = store
+        self.store_root = store.root
+        if hasattr(self.provider, "store"):
+            self.provider.store = store
+        self._start_store_session(ask=True)
+        if self.store is not None:
+            self._register_open_study()
 
     def flush_drafts(self) -> Job | None:
         saver = self.autosaver
