@@ -23,6 +23,8 @@ class Calibration:
     source: str = "uncalibrated"
     regions: list[tuple[int, int, int, int]] = field(default_factory=list)
     region: tuple[int, int, int, int] | None = None  # the region that gave the spacing
+    # the regions that hold a 2D image (RegionSpatialFormat 1): one per view of a side-by-side frame
+    image_regions: list[tuple[int, int, int, int]] = field(default_factory=list)
 
 
 def _int(value: Any) -> int | None:
@@ -56,6 +58,8 @@ def read_calibration(ds: Any, rows: int, cols: int) -> Calibration:
             continue
         bounds = (coords[0], coords[1], coords[2], coords[3])
         cal.regions.append(bounds)  # type: ignore[arg-type]
+        if _int(item.get("RegionSpatialFormat")) == SPATIAL_FORMAT_2D:
+            cal.image_regions.append(bounds)  # type: ignore[arg-type]
         if _int(item.get("PhysicalUnitsXDirection")) != UNITS_CM or _int(item.get("PhysicalUnitsYDirection")) != UNITS_CM:
             continue
         dx, dy = _positive_float(item.get("PhysicalDeltaX")), _positive_float(item.get("PhysicalDeltaY"))

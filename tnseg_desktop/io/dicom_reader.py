@@ -137,6 +137,22 @@ def _message_for_non_image(sop_class: str) -> str | None:
     return None
 
 
+def _header_cut_short(ds: Dataset, end: int, size: int) -> bool:
+    """True when the header read stopped inside an element rather than at the end of a complete one.
+
+    ``end`` is where pydicom stopped reading, ``size`` the file's length.
+    """
+    elements = ds._dict  # the raw elements as read, before pydicom converts their values
+    if not elements:
+        return True
+    raw = elements[next(reversed(elements))]
+    tell, length, value = getattr(raw, "value_tell", None), getattr(raw, "length", None), getattr(raw, "value", None)
+    if isinstance(value, bytes) and isinstance(length, int) and isinstance(tell, int) and length != 0xFFFFFFFF:
+        # a short last value, or a few bytes after it that are too few for another element
+        return len(value) < length or tell + length < size
+    return end < size
+
+
 class DicomFrameSource:
     """Frames of one DICOM file. Build with `open_dicom_file`."""
 
@@ -181,6 +197,8 @@ class DicomFrameSource:
             log.debug("header read failed: %s", type(exc).__name__)
             raise CorruptFileError("The DICOM header is damaged or the file is truncated.", path) from None
         pixel_pos = f.tell()
+        # before any value is read: reading converts the raw elements this looks at
+        cut_short = _header_cut_short(ds, pixel_pos, size)
         self.header = ds
 
         tsyntax = self._transfer_syntax(ds)
@@ -194,11 +212,11 @@ class DicomFrameSource:
             non_image = _message_for_non_image(sop_class)
             if non_image:
                 raise NotAnImageError(non_image, path)
-            if "Rows" in ds:
-                raise NoPixelDataError("The DICOM file describes an image but holds no pixel data.", path)
-            if not sop_class or sop_class.startswith(_STORAGE_PREFIX):
-                # an image SOP class without even Rows: the header was cut short (pydicom stops quietly at EOF)
+            if cut_short:
+                # pydicom stops quietly at EOF, so a file cut inside the header reads as one without pixel data
                 raise CorruptFileError("The file is truncated or damaged: its image description is missing.", path)
+            if "Rows" in ds or not sop_class or sop_class.startswith(_STORAGE_PREFIX):
+                raise NoPixelDataError("The DICOM file has no image data (it holds no Pixel Data element).", path)
             raise NotAnImageError("This DICOM file holds no image (it has no pixel data).", path)
         if tag in FLOAT_PIXEL_TAGS:
             raise UnsupportedFileError("The image uses floating-point pixel data, which this viewer does not display.", path)
@@ -403,6 +421,7 @@ class DicomFrameSource:
             calibration_source=cal.source,
             us_regions=cal.regions,
             calibration_region=cal.region,
+            image_regions=cal.image_regions,
             transfer_syntax=str(tsyntax),
             transfer_syntax_name=tsyntax.name,
             codec=CODEC_NAMES.get(str(tsyntax), tsyntax.name),

@@ -26,6 +26,8 @@ class CineMeta:
     us_regions: list[tuple[int, int, int, int]] = field(default_factory=list)
     # the ultrasound region whose PhysicalDeltaX/Y gave pixel_spacing_mm (None otherwise)
     calibration_region: tuple[int, int, int, int] | None = None
+    # bounds of the regions holding a 2D image (RegionSpatialFormat 1), e.g. the two views of a side-by-side frame
+    image_regions: list[tuple[int, int, int, int]] = field(default_factory=list)
     transfer_syntax: str | None = None  # UID, None for plain images
     transfer_syntax_name: str | None = None
     codec: str = ""  # e.g. "RLE Lossless", "JPEG Baseline", "PNG"

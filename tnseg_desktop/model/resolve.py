@@ -51,7 +51,29 @@ def _is_clip_tnseg(name: str) -> bool:
     return name.startswith("clip-tnseg")
 
 
+# architectures whose automatic mask is conditioned on a text prompt
+TEXT_PROMPT_ARCHITECTURES = ("clip-tnseg",)
+
+
+def accepts_text_prompt(name: str) -> bool:
+    """Whether the model ``name`` (registry name, trained version or weights file) can use ``--prompt TEXT``.
+
+    The one place that decides it: ``segment`` and ``eval`` refuse a prompt for any other model.
+    """
+    entry = _registry_entry(name)
+    architecture = entry.architecture if entry is not None else str(name)
+    return architecture.startswith(TEXT_PROMPT_ARCHITECTURES)
+
+
+def check_prompt_usable(name: str, prompt: str | None) -> None:
+    """Raise a one-line error when a prompt is given for a model that cannot use one."""
+    if prompt is not None and not accepts_text_prompt(name):
+        raise UserFacingError(f"The model '{name}' cannot use a text prompt; leave out --prompt, or choose a model "
+                              f"that reads one ({', '.join(TEXT_PROMPT_ARCHITECTURES)}).")
+
+
 def load_auto_segmenter(name: str, device: torch.device, prompt: str | None = None, tta: bool = False) -> AutoSegmenter:
+    check_prompt_usable(name, prompt)
     if _is_clip_tnseg(name):
         from tnseg_desktop.model.clip_tnseg_predictor import load_clip_tnseg_predictor
 

@@ -1,4 +1,4 @@
-"""CLI handlers: train, eval, segment, bench (DESIGN.md section 5)."""
+"""CLI handlers: train, eval (DESIGN.md section 5); segment lives in engine/segment_command.py, bench in bench_runner.py."""
 
 from __future__ import annotations
 
@@ -128,15 +128,3 @@ def cmd_eval(args: argparse.Namespace) -> int:
     Path(args.json_out).write_text(json.dumps(out, indent=2))
     print(f"{args.model} on {args.data}: n={out['n']} Dice {out['dice_mean']:.4f} IoU {out['iou_mean']:.4f}")
     return 0
-
-
-def cmd_segment(args: argparse.Namespace) -> int:
-    from tnseg_desktop.training.segment import run_segment
-
-    return run_segment(args)
-
-
-def cmd_bench(args: argparse.Namespace) -> int:
-    from tnseg_desktop.bench_runner import run_bench
-
-    return run_bench(args)
