@@ -48,6 +48,10 @@ class ImportRefused(RegistryError):
     pass
 
 
+class ModelCorrupt(RegistryError):
+    """An installed file that fails its size or sha256 check; it is never used."""
+
+
 @dataclass(frozen=True)
 class ModelEntry:
     name: str
@@ -192,11 +196,35 @@ def find_path(name: str) -> Path | None:
 
 
 def path_for(name: str) -> Path:
-    """The installed file of ``name``; a one-sentence error saying how to get it when it is missing."""
+    """The installed file of ``name``, checked before use: a one-sentence error when it is missing or fails its check."""
     path = find_path(name)
     if path is None:
         raise ModelNotInstalled(how_to_install(entry(name)))
+    check_file(entry(name), path)
     return path
+
+
+# sha256 by (path, size, mtime): a file is hashed once per process, not at every use
+_sha_cache: dict[tuple[str, int, int], str] = {}
+
+
+def _sha256_cached(path: Path) -> str:
+    st = path.stat()
+    key = (str(path.resolve()), st.st_size, st.st_mtime_ns)
+    if key not in _sha_cache:
+        _sha_cache[key] = sha256_of(path)
+    return _sha_cache[key]
+
+
+def check_file(e: ModelEntry, path: Path) -> None:
+    """Refuse ``path`` as the file of ``e`` when its size or sha256 is not the registry's (or the import record's)."""
+    advice = "so it was not used (`tnseg-desktop models verify` checks every file; remove it or import the right one)"
+    size = path.stat().st_size
+    if e.size is not None and size != e.size:
+        raise ModelCorrupt(f"is {size} bytes but {e.name} is {e.size} bytes: it fails its check, {advice}.", str(path))
+    expected = _expected_hash(e, path)
+    if expected and _sha256_cached(path) != expected.lower():
+        raise ModelCorrupt(f"its sha256 is not that of {e.name}: it is damaged or a different file, {advice}.", str(path))
 
 
 def how_to_install(e: ModelEntry) -> str:

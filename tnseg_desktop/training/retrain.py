@@ -175,23 +175,24 @@ class _Keys:
         return frame_key(self._hash[a.study_id], a.frame_index)
 
 
-def _base_of(store: AnnotationStore) -> tuple[str, Path | None, int]:
+def _base_of(store: AnnotationStore) -> tuple[str, Path | None, int, str]:
+    """(name, checked weights file or None, last edit it saw, why there is no file)."""
     active = store.active_model_version()
     if active is not None:
         try:
-            return active.name, versions.weights_of(active), int(active.last_edit_id or 0)
-        except UserFacingError:
-            return active.name, None, int(active.last_edit_id or 0)
+            return active.name, versions.weights_of(active), int(active.last_edit_id or 0), ""
+        except UserFacingError as exc:
+            return active.name, None, int(active.last_edit_id or 0), exc.one_line()
     try:
-        return versions.SHIPPED_NAME, versions.shipped_weights(), 0
-    except UserFacingError:
-        return versions.SHIPPED_NAME, None, 0
+        return versions.SHIPPED_NAME, versions.shipped_weights(), 0, ""
+    except UserFacingError as exc:
+        return versions.SHIPPED_NAME, None, 0, exc.one_line()
 
 
 def plan_retrain(store: AnnotationStore, settings: RetrainSettings | None = None) -> RetrainPlan:
     """What a retraining would use now, and whether it can start (with the reason when not)."""
     s = settings or RetrainSettings()
-    base_name, base_weights, cutoff = _base_of(store)
+    base_name, base_weights, cutoff, base_problem = _base_of(store)
     key = _Keys(store)
     everything = store.accepted_frames()
     val = [a for a in everything if is_validation_frame(key(a), s.val_percent)]
@@ -204,7 +205,7 @@ def plan_retrain(store: AnnotationStore, settings: RetrainSettings | None = None
     plan = RetrainPlan(base_name, base_weights, cutoff, new_train, new_val, val, older_train, last,
                        s.budget_for(len(new_train)), ready=False)
     if base_weights is None:
-        plan.reason = f"The current model '{base_name}' has no weights file to start from."
+        plan.reason = f"The current model '{base_name}' has no usable weights file to start from ({base_problem})."
     elif plan.n_new < s.min_new_frames:
         plan.reason = f"{count_text(plan.n_new, 'new accepted frame')} since the current model; at least {s.min_new_frames} are needed."
     elif not new_train:

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tnseg_desktop.errors import UserFacingError
-from tnseg_desktop.paths import shipped_models_dir, user_models_dir
+from tnseg_desktop.paths import shipped_models_dir
 from tnseg_desktop.store import AnnotationStore, ModelVersion
 
 if TYPE_CHECKING:
@@ -36,11 +36,13 @@ def sha256_of(path: Path) -> str:
 
 
 def shipped_weights(name: str = SHIPPED_NAME) -> Path:
-    """The shipped tnseg-lite file, found as the weights registry finds it (user folder first), without loading torch."""
-    for candidate in (user_models_dir() / f"{name}.safetensors", shipped_models_dir() / f"{name}.safetensors"):
-        if candidate.is_file():
-            return candidate
-    raise VersionError(f"the shipped model {name} is not installed; reinstall the application.", str(shipped_models_dir()))
+    """The shipped tnseg-lite file, found and checked by the weights registry (a file failing its check is refused)."""
+    from tnseg_desktop.model import registry
+
+    try:
+        return registry.path_for(name)
+    except registry.ModelNotInstalled:
+        raise VersionError(f"the shipped model {name} is not installed; reinstall the application.", str(shipped_models_dir())) from None
 
 
 def ensure_base_version(store: AnnotationStore, name: str = SHIPPED_NAME, weights: str | Path | None = None) -> ModelVersion:
@@ -63,8 +65,15 @@ def weights_of(version: ModelVersion) -> Path:
     if not path.is_file():
         raise VersionError(f"the weights of model version '{version.name}' are missing.", str(path))
     shipped = bool(version.data_counts.get("shipped"))
-    # an application update may replace the shipped file; a trained version's file must never change
-    if not shipped and version.sha256 and sha256_of(path) != version.sha256:
+    # an application update may replace the shipped file (it is checked against the registry instead);
+    # a trained version's file must never change
+    if shipped:
+        from tnseg_desktop.model import registry
+
+        known = registry.known_entries().get(version.name)
+        if known is not None:
+            registry.check_file(known, path)
+    elif version.sha256 and sha256_of(path) != version.sha256:
         raise VersionError(f"the weights of model version '{version.name}' have changed or are damaged.", str(path))
     return path
 

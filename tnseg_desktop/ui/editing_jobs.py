@@ -44,7 +44,7 @@ class ModelJobs:
         self.models = loaded
         self.model_panel.set_models(autos, loaded.auto_name, refiners, loaded.refiner_name)
         self.model_panel.set_device(loaded.device_text)
-        self.model_panel.set_version(self._active_version_name())
+        self.model_panel.set_version(None if loaded.version_unusable else self._active_version_name())
         self.window.device_label.setText(f"Compute: {loaded.device_text}")
         self.banner.set_missing(missing)
         self.text_field.edit.setPlaceholderText(

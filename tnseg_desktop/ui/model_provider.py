@@ -31,6 +31,7 @@ class LoadedModels:
     refiner_name: str | None = None
     device_text: str = "CPU"
     problems: list[str] | None = None  # one sentence per model that could not be loaded
+    version_unusable: bool = False  # the store's active version failed its check: the shipped tnseg-lite is loaded
 
 
 # the models a clinician notices when missing, and what they are for
@@ -47,17 +48,27 @@ class ModelProvider:
     def __init__(self, device: str = "auto", store: Any = None) -> None:
         self.device = device
         self.store = store  # when given, tnseg-lite means the store's active (retrained) version
+        self.lite_problem: str | None = None  # why the active version could not be used, the last time
 
     def lite_weights(self) -> str:
-        """The tnseg-lite weights in use: the active retrained version, else the shipped file."""
+        """The tnseg-lite weights in use: the active retrained version, else the shipped file.
+
+        A missing or damaged version file falls back to the shipped model, never silently: ``lite_problem``
+        says so and :meth:`load` reports it.
+        """
+        self.lite_problem = None
         if self.store is None:
             return LITE
         try:
             from tnseg_desktop.training.versions import active_weights
 
             return str(active_weights(self.store)[1])
-        except Exception as exc:  # a missing or damaged version file: fall back to the shipped model
+        except Exception as exc:
+            from tnseg_desktop.ui.messages import user_message
+
             log.warning("active model version unusable, using the shipped tnseg-lite: %s", exc)
+            self.lite_problem = (f"{user_message(exc, 'The active model version cannot be used')} The shipped tnseg-lite "
+                                 "is used instead; choose a version in Training › Model Versions.")
             return LITE
 
     def _status(self, name: str) -> str:
@@ -117,6 +128,9 @@ class ModelProvider:
                     out.auto, out.auto_name = load_auto_segmenter(weights, device), auto_name
                 except Exception as exc:
                     out.problems.append(f"The model {auto_name} could not be loaded ({exc}).")
+        if self.lite_problem is not None and LITE in (out.auto_name, out.refiner_name):
+            out.problems.insert(0, self.lite_problem)
+            out.version_unusable = True
         if self._status("clip-tnseg") == "installed":
             try:
                 from tnseg_desktop.engine.text_prompt import load_clip_predictor
