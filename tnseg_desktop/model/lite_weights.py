@@ -15,6 +15,7 @@ from safetensors import safe_open
 
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.model.lite import TnsegLite
+from tnseg_desktop.model.lite_limits import check_lite_config
 
 
 def save_lite(model: TnsegLite, path: str | Path, info: dict[str, Any] | None = None) -> Path:
@@ -57,7 +58,8 @@ def load_lite(path: str | Path, device: torch.device | str = "cpu") -> TnsegLite
     meta = read_metadata(path)
     if meta.get("arch") != TnsegLite.arch:
         raise UserFacingError(f"this weights file is for '{meta.get('arch', 'an unknown model')}', not tnseg-lite.", str(path))
-    model = TnsegLite.from_config(meta.get("config", {}))
+    # the settings are checked before anything is built: a file claiming a huge network is refused at once
+    model = TnsegLite.from_config(check_lite_config(meta.get("config", {}), str(path)))
     try:
         state = load_file(str(path), device="cpu")
         model.load_state_dict(state, strict=True)
