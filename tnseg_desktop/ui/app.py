@@ -6,6 +6,7 @@ import argparse
 import logging
 import os
 import sys
+import tempfile
 import time
 
 from PySide6.QtCore import QMessageLogContext, QSize, Qt, QtMsgType, qInstallMessageHandler
@@ -24,11 +25,25 @@ SCREENSHOT_TIMEOUT_S = 120.0
 DEVICE_PROBE_TIMEOUT_S = 30.0
 
 
+# while the QApplication is built: the real stderr (Qt's own writes to fd 2 go elsewhere) and Qt's last platform warning
+_startup: dict[str, object] = {"stderr_fd": None, "platform_warning": ""}
+
+
 def _qt_message_to_log(kind: QtMsgType, context: QMessageLogContext, message: str) -> None:
     # Qt's own chatter (e.g. the offscreen plugin's warnings) would otherwise add lines
     # to stderr, where the CLI promises exactly one line per error
     level = logging.ERROR if kind in (QtMsgType.QtCriticalMsg, QtMsgType.QtFatalMsg) else logging.DEBUG
     logging.getLogger("qt").log(level, "%s", message)
+    if kind == QtMsgType.QtWarningMsg and str(context.category or "").startswith("qt.qpa"):
+        _startup["platform_warning"] = " ".join(message.split())
+    if kind == QtMsgType.QtFatalMsg:
+        # Qt aborts (exit 134, a core dump) after a fatal message: one line and the exit code of any other error instead
+        first = " ".join(message.split()).split(". ")[0].rstrip(".") or "Qt stopped"
+        detail = _startup["platform_warning"]
+        line = f"tnseg-desktop: the window could not start: {first}" + (f" ({detail})" if detail else "") + "\n"
+        fd = _startup["stderr_fd"]
+        os.write(fd if isinstance(fd, int) else 2, line.encode("utf-8", "replace"))
+        os._exit(2)
 
 
 def get_application() -> QApplication:
@@ -36,11 +51,31 @@ def get_application() -> QApplication:
     app = QApplication.instance()
     if app is None:
         qInstallMessageHandler(_qt_message_to_log)
-        app = QApplication([sys.argv[0] if sys.argv else "tnseg-desktop"])
+        app = _new_application()
         app.setApplicationName("tnseg-desktop")
         app.setOrganizationName("tnseg-desktop")
         apply_theme(app)
     return app  # type: ignore[return-value]
+
+
+def _new_application() -> QApplication:
+    """QApplication(), with what Qt itself prints to stderr while it starts kept off the terminal."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as chatter:
+        os.dup2(chatter.fileno(), 2)
+        _startup["stderr_fd"] = saved
+        try:
+            app = QApplication([sys.argv[0] if sys.argv else "tnseg-desktop"])
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            _startup["stderr_fd"] = None
+        if log.isEnabledFor(logging.DEBUG):
+            chatter.seek(0)
+            log.debug("Qt at start: %s", chatter.read().decode("utf-8", "replace"))
+    return app
 
 
 def _wait_until(app: QApplication, condition, timeout_s: float) -> bool:
@@ -80,13 +115,6 @@ def render_screenshot(window: MainWindow, path: str, out_png: str, size: QSize =
         raise UserFacingError("The screenshot could not be written (check the folder exists and is writable).", path=out_png)
 
 
-def _no_display() -> bool:
-    """True on a Linux machine without X11/Wayland, where Qt would abort instead of opening."""
-    if not sys.platform.startswith("linux") or os.environ.get("QT_QPA_PLATFORM"):
-        return False
-    return not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
-
-
 def run_gui(args: argparse.Namespace) -> int:
     """Show the viewer (optionally with a file), or render ``--screenshot`` and exit."""
     if getattr(args, "debug", False):
@@ -98,9 +126,12 @@ def run_gui(args: argparse.Namespace) -> int:
             raise UserFacingError("--screenshot needs a file or folder to open.")
         # rendering needs no display; this also works on a machine without one
         os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    elif _no_display():
-        raise UserFacingError("No graphical display was found (DISPLAY is not set); run it on a desktop, "
-                              "or use --screenshot OUT.png to render the window to a file.")
+    else:
+        from tnseg_desktop.ui.platform_check import display_problem
+
+        problem = display_problem()  # before the QApplication: Qt would abort instead of explaining
+        if problem is not None:
+            raise UserFacingError(problem)
     app = get_application()
     window = MainWindow()
     from tnseg_desktop.ui.editing_controller import attach_editing_for_app
