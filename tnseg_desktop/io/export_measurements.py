@@ -13,7 +13,9 @@ from tnseg_desktop.engine.measurements import measure
 from tnseg_desktop.store.annotation_store import AnnotationStore
 from tnseg_desktop.store.maskfiles import atomic_write_bytes
 
-COLUMNS = ["study", "frame", "area_px", "area_mm2", "max_diameter_px", "max_diameter_mm", "perpendicular_px",
+# frames are numbered from 1, as the viewer shows them and DICOM counts them; the column name says so
+FRAME_COLUMN = "frame_from_1"
+COLUMNS = ["study", FRAME_COLUMN, "area_px", "area_mm2", "max_diameter_px", "max_diameter_mm", "perpendicular_px",
            "perpendicular_mm", "bbox_x", "bbox_y", "bbox_w", "bbox_h", "units"]
 
 
@@ -31,7 +33,7 @@ def export_measurements_csv(store: AnnotationStore, study_id: int, out_path: str
         perp = in_px.perpendicular if in_px is not None else 0.0
         size = measure(mask, (float(spacing[0]), float(spacing[1]))) if spacing and area else None
         x, y, bw, bh = cv2.boundingRect(mask.astype(np.uint8)) if area else (0, 0, 0, 0)
-        row = {"study": study.id, "frame": a.frame_index, "area_px": area, "max_diameter_px": f"{diam:.2f}",
+        row = {"study": study.id, FRAME_COLUMN: a.frame_index + 1, "area_px": area, "max_diameter_px": f"{diam:.2f}",
                "perpendicular_px": f"{perp:.2f}", "bbox_x": x, "bbox_y": y, "bbox_w": bw, "bbox_h": bh,
                "area_mm2": "", "max_diameter_mm": "", "perpendicular_mm": "", "units": "px"}
         if spacing:
