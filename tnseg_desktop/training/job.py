@@ -31,7 +31,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
+import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -158,6 +160,104 @@ class Job:
         }
 
 
+# train_config fields a job may set: (type, lowest, highest); "size" is checked by model.lite_limits
+_TRAIN_FIELDS: dict[str, tuple[type, float, float]] = {
+    "batch": (int, 1, 512), "lr": (float, 1e-7, 1.0), "weight_decay": (float, 0.0, 1.0), "warmup": (int, 0, 1_000_000),
+    "seed": (int, 0, 2**31 - 1), "val_every": (int, 1, 10_000_000), "p_auto": (float, 0.0, 1.0),
+    "p_object_crop": (float, 0.0, 1.0), "p_self_prior": (float, 0.0, 1.0), "max_click_rounds": (int, 0, 50),
+    "ema": (float, 0.0, 0.99999), "hard_weighting": (float, 0.0, 100.0), "aug_strength": (float, 0.0, 10.0),
+}
+MAX_STEPS = 10_000_000
+MAX_MINUTES = 7 * 24 * 60.0
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d{1,2})?")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+
+
+def _number(value: Any, kind: type, lo: float, hi: float, what: str, where: str) -> Any:
+    """``value`` as ``kind`` when it is a finite number in [lo, hi]; a JobError naming ``what`` otherwise."""
+    ok = not isinstance(value, bool) and isinstance(value, (int, float) if kind is float else int)
+    if ok and kind is float:
+        ok = math.isfinite(value)
+    if not ok or not lo <= value <= hi:
+        kind_text = "a whole number" if kind is int else "a number"
+        raise JobError(f"{what} is {value!r}; it must be {kind_text} from {lo:g} to {hi:g}.", where)
+    return kind(value)
+
+
+def _inside(path: Path, folders: list[Path]) -> bool:
+    resolved = path.resolve()
+    return any(resolved.is_relative_to(f.resolve()) for f in folders)
+
+
+def validate_job(job: Job, where: str, job_dir: Path | None = None) -> Job:
+    """Check every field before the worker uses it; one JobError sentence for the first one that is wrong.
+
+    The output must be a new ``.safetensors`` file inside the user's model folder (or, for a job packed to run
+    elsewhere, inside the job's own folder): a job can never write outside them or over an existing model.
+    """
+    from tnseg_desktop.model.lite_limits import check_input_size
+    from tnseg_desktop.paths import user_models_dir
+
+    for what, name in (("base name", job.base_name), ("output name", job.output_name)):
+        if not _NAME.fullmatch(name):
+            raise JobError(f"the {what} {name!r} is not a plain model name (letters, digits, '.', '_', '-').", where)
+    if not _DEVICE.fullmatch(job.device):
+        raise JobError(f"the device {job.device!r} is not one of auto, cpu, cuda, cuda:N or mps.", where)
+    if job.budget.steps is not None:
+        job.budget.steps = _number(job.budget.steps, int, 1, MAX_STEPS, "budget.steps", where)
+    if job.budget.minutes is not None:
+        job.budget.minutes = _number(job.budget.minutes, float, 0.01, MAX_MINUTES, "budget.minutes", where)
+    if job.threads is not None:
+        job.threads = _number(job.threads, int, 1, 1024, "threads", where)
+    job.nice = _number(job.nice, int, 0, 19, "nice", where)
+    for key, value in job.train_config.items():
+        if key == "size":
+            try:
+                check_input_size(value, "train_config.size")
+            except UserFacingError as exc:
+                raise JobError(exc.message, where) from None
+        elif key in _TRAIN_FIELDS:
+            job.train_config[key] = _number(value, *_TRAIN_FIELDS[key], f"train_config.{key}", where)
+        else:
+            raise JobError(f"train_config has a setting the worker does not know: {key!r}.", where)
+
+    folders = [user_models_dir()] + ([job_dir] if job_dir is not None else [])
+    out = Path(job.output_weights)
+    if out.suffix != ".safetensors":
+        raise JobError("output.weights must be a .safetensors file.", where)
+    if not _inside(out, folders):
+        raise JobError(f"output.weights {str(out)!r} is outside the model folder {user_models_dir()}; a job writes only there.", where)
+    base = Path(job.base_weights)
+    if not base.is_file():
+        raise JobError(f"the base weights file {str(base)!r} does not exist.", where)
+    if out.exists() or out.resolve() == base.resolve():
+        raise JobError(f"output.weights {str(out)!r} already exists; a run never writes over a model.", where)
+
+    for group in ("train", "val_user", "val_base"):
+        for i, ref in enumerate(getattr(job, group)):
+            _check_frame(ref, f"{group}[{i}]", where)
+    return job
+
+
+def _check_frame(ref: Any, label: str, where: str) -> None:
+    if not isinstance(ref, dict) or not isinstance(ref.get("key"), str):
+        raise JobError(f"{label} is not a frame reference with a key.", where)
+    if "image" in ref:
+        if not isinstance(ref["image"], str) or not isinstance(ref.get("mask"), str):
+            raise JobError(f"{label} needs an image and a mask path.", where)
+        return
+    for k in ("source", "store", "mask_file", "mask_sha256"):
+        if not isinstance(ref.get(k), str) or not ref[k]:
+            raise JobError(f"{label} has no {k}.", where)
+    _number(ref.get("frame"), int, 0, 10_000_000, f"{label}.frame", where)
+    if not _SHA256.fullmatch(ref["mask_sha256"]):
+        raise JobError(f"{label}.mask_sha256 is not a sha256.", where)
+    store = Path(ref["store"])
+    if Path(ref["mask_file"]).is_absolute() or not _inside(store / ref["mask_file"], [store / "masks"]):
+        raise JobError(f"{label}.mask_file {ref['mask_file']!r} is not a mask file inside the store.", where)
+
+
 def stop_file_for(job_path: str | Path) -> Path:
     """Creating this file asks the worker to stop (portable: Windows has no SIGTERM for console programs)."""
     return Path(job_path).with_name("STOP")
@@ -188,4 +288,5 @@ def read_job(path: str | Path) -> Job:
         raise JobError(f"cannot read the job file ({exc}).", str(p)) from None
     if not isinstance(data, dict):
         raise JobError("the job file does not hold a JSON object.", str(p))
-    return Job.from_json(data, str(p)).resolve_paths(p.resolve().parent)
+    job_dir = p.resolve().parent
+    return validate_job(Job.from_json(data, str(p)).resolve_paths(job_dir), str(p), job_dir)

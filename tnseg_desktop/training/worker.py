@@ -192,6 +192,9 @@ def run_job(job: Job, emit: Emitter, stop: StopFlag) -> dict[str, Any]:
     info = {"parent": job.base_name, "name": job.output_name, "steps": result["steps"], "minutes": round(result["minutes"], 3),
             "device": str(device), "config": {k: v for k, v in vars(cfg).items() if k != "extra"}, "metrics": metrics,
             "data_counts": counts, "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+    if Path(job.output_weights).exists():  # made while this run trained: never written over
+        raise UserFacingError("the output model file appeared while training ran; it was left as it is and this run's "
+                              "model was not saved.", job.output_weights)
     path = save_lite(trainer.model, job.output_weights, info)
     return {"event": "done", "output": str(path), "name": job.output_name, "sha256": sha256_of(path), "metrics": metrics,
             "data_counts": counts, "steps": result["steps"], "minutes": round(result["minutes"], 3)}
