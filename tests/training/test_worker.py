@@ -152,4 +152,4 @@ def test_a_stop_file_cancels_where_there_are_no_signals(tmp_path):
     assert _models_on_disk() == []
     # the next attempt at the same version name is not cancelled by the old file
     _, _, again = retrain.start_run(store, retrain.plan_retrain(store, settings), settings)
-    assert again == job_path and not (job_path.parent / "STOP").exists()
+    assert again.parent != job_path.parent and not (again.parent / "STOP").exists()  # a folder of its own

@@ -79,6 +79,7 @@ class AnnotationStore:
         if self.problem is None:
             self._ensure_salt()
             backups.write_marker(self.root)
+            tr.fail_abandoned_runs(self.db)
 
     @property
     def read_only(self) -> bool:
@@ -443,6 +444,12 @@ class AnnotationStore:
 
     def list_training_runs(self) -> list[TrainingRun]:
         return tr.list_training_runs(self.db)
+
+    def set_training_run_worker(self, run_id: int, pid: int) -> None:
+        tr.set_worker_pid(self.db, run_id, pid)
+
+    def running_training_run(self) -> TrainingRun | None:
+        return tr.running_run(self.db)
 
     # ---------------------------------------------------------------- upkeep
     def integrity_check(self) -> str:

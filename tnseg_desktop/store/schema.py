@@ -111,7 +111,14 @@ _V3 = [
     "ALTER TABLE edits ADD COLUMN measurements_json TEXT",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3]
+# version 4: which process runs a training run (one retraining per store; a run whose process is gone is failed)
+_V4 = [
+    "ALTER TABLE training_runs ADD COLUMN pid INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE training_runs ADD COLUMN worker_pid INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE training_runs ADD COLUMN host TEXT NOT NULL DEFAULT ''",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -17,6 +17,7 @@ import random
 import re
 import subprocess
 import sys
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -276,15 +277,27 @@ def start_run(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettin
     job = build_job(store, plan, s)
     if store.active_model_version() is None:
         versions.ensure_base_version(store, plan.base_name, None if plan.base_name == versions.SHIPPED_NAME else plan.base_weights)
-    run_dir = store.root / "training" / job.output_name
+    # a folder of its own per run: two attempts at one version name never share a job, log or STOP file
+    (store.root / "training").mkdir(parents=True, exist_ok=True)
+    run_dir = Path(tempfile.mkdtemp(prefix=f"{job.output_name}-", dir=store.root / "training"))
     job_path = run_dir / "job.json"
     summary = {"path": str(job_path), "output": job.output_name, "counts": job.counts(), "budget": job.budget.to_json()}
-    run = store.record_training_run(base_version=plan.base_name, job=summary, n_edits=plan.n_new,
-                                    last_edit_id=plan.last_edit_id, log_path=str(run_dir / "worker.log"))
+    try:
+        # refuses while another retraining of this store runs (the one-per-store lock)
+        run = store.record_training_run(base_version=plan.base_name, job=summary, n_edits=plan.n_new,
+                                        last_edit_id=plan.last_edit_id, log_path=str(run_dir / "worker.log"))
+    except BaseException:
+        run_dir.rmdir()
+        raise
     job.run_id = run.id
     write_job(job, job_path)
-    stop_file_for(job_path).unlink(missing_ok=True)  # left by a cancelled earlier attempt at the same version
     return run, job, job_path
+
+
+def note_worker_started(store: AnnotationStore, run: TrainingRun, event: Event) -> None:
+    """On the worker's 'start' line: record its pid, so the run's lock holds as long as the worker lives."""
+    if event.get("event") == "start" and isinstance(event.get("pid"), int):
+        store.set_training_run_worker(run.id, event["pid"])
 
 
 # --- the gate and recording the result -----------------------------------------------------------------
@@ -417,5 +430,11 @@ def retrain(store: AnnotationStore, settings: RetrainSettings | None = None, on_
     if not plan.ready:
         raise UserFacingError(plan.reason)
     run, job, job_path = start_run(store, plan, s)
-    outcome = run_worker(job_path, on_event, cancel, env)
+
+    def on_line(event: Event) -> None:
+        note_worker_started(store, run, event)
+        if on_event is not None:
+            on_event(event)
+
+    outcome = run_worker(job_path, on_line, cancel, env)
     return finish_run(store, run, job, outcome, cancel_requested=bool(cancel and cancel.is_set()), settings=s)

@@ -207,6 +207,11 @@ class RetrainPanel(QWidget):
     def _on_event(self, event: dict[str, Any]) -> None:
         self._events.append(event)
         kind = event.get("event")
+        if kind == "start" and self._run is not None:
+            try:
+                retrain.note_worker_started(self.store, self._run, event)
+            except Exception as exc:  # the run still finishes; only its lock is held by this app's pid alone
+                log.warning("recording the worker's pid failed: %s", exc)
         if kind in ("step", "val"):
             elapsed, eta = event.get("elapsed_s"), event.get("eta_s")
             if elapsed is not None and eta is not None and elapsed + eta > 0:
