@@ -11,13 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from tnseg_desktop.engine.interactive_eval import evaluate_interactive
 from tnseg_desktop.engine.lite_refiner import LiteRefiner
 from tnseg_desktop.model.device import choose_device
 from tnseg_desktop.model.lite_predictor import LitePredictor
 from tnseg_desktop.model.lite_weights import load_lite
 from tnseg_desktop.model.resolve import resolve_lite_weights
 from tnseg_desktop.training.data import load_folder
+from tnseg_desktop.training.interactive_eval import evaluate_interactive
 
 
 def main() -> None:

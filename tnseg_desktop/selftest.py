@@ -126,7 +126,8 @@ def _step_segment(s: _State) -> str:
 
 
 def _step_refine(s: _State) -> str:
-    from tnseg_desktop.training.clicks import Click, next_click
+    from tnseg_desktop.prompts import Click
+    from tnseg_desktop.training.clicks import next_click
 
     i = REFINED_FRAME
     before = s.masks[i]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from tnseg_desktop.engine import mask_ops
-from tnseg_desktop.engine.interactive_eval import clicks_to_reach, evaluate_interactive, latency_summary, measure_click_latency, simulate_clicks
+from tnseg_desktop.training.interactive_eval import clicks_to_reach, evaluate_interactive, simulate_clicks
 from tnseg_desktop.training.data import Sample
 
 try:
@@ -88,16 +88,8 @@ def test_clicks_to_reach():
     assert clicks_to_reach([0.1, 0.2, 0.3, 0.95], 0.9, 2) == 2  # beyond the cap counts as the cap
 
 
-def test_latency_helpers_measure_each_refinement(case):
-    s, gt, start = case
-    times = measure_click_latency(StuckRefiner(gt), s.image, gt, start, clicks=3, repeats=2)
-    assert len(times) == 6 and all(t >= 0 for t in times)
-    summary = latency_summary(times)
-    assert summary["n"] == 6 and summary["median_ms"] <= summary["p95_ms"]
-
-
 def test_cmd_eval_interactive_writes_the_json(tmp_path, shared_data, capsys):
-    from tnseg_desktop.engine.commands import cmd_eval_interactive
+    from tnseg_desktop.training.interactive_commands import cmd_eval_interactive
     from tnseg_desktop.model.lite_weights import save_lite
 
     data = tmp_path / "data"

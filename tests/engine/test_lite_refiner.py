@@ -11,7 +11,7 @@ from tnseg_desktop.engine import mask_ops
 from tnseg_desktop.engine.lite_refiner import LiteRefiner, crop_around
 from tnseg_desktop.engine.refiner_base import Prompts, Refiner
 from tnseg_desktop.engine.session import EditingSession
-from tnseg_desktop.training.clicks import Click
+from tnseg_desktop.prompts import Click
 
 try:
     from .interactive_helpers import FrameList, ddti_samples, random_lite, tiny_trained_lite

@@ -3,7 +3,7 @@ import numpy as np
 from tnseg_desktop.engine.lite_refiner import LiteRefiner
 from tnseg_desktop.engine.refiner_base import Prompts
 from tnseg_desktop.model.lite import TnsegLite
-from tnseg_desktop.training.clicks import Click
+from tnseg_desktop.prompts import Click
 
 
 def test_no_zoom_until_the_object_is_known():

@@ -97,7 +97,7 @@ def test_clear_bbox_centroid_and_deepest_point(sample):
 
 
 def test_negative_click_drops_only_the_stray_pieces_next_to_it(sample):
-    from tnseg_desktop.training.clicks import Click
+    from tnseg_desktop.prompts import Click
 
     gt = mask_ops.largest_component(sample.mask)
     h, w = gt.shape

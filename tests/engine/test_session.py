@@ -11,7 +11,7 @@ import pytest
 from tnseg_desktop.engine import mask_ops
 from tnseg_desktop.engine.session import Change, EditingSession, NoAutoModelError, NoRefinerError, Origin, TextPromptUnavailable
 from tnseg_desktop.errors import UserFacingError
-from tnseg_desktop.training.clicks import Click
+from tnseg_desktop.prompts import Click
 
 try:
     from .interactive_helpers import DiscRefiner, FixedAuto, FrameList, ddti_samples

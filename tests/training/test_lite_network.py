@@ -5,7 +5,7 @@ from tnseg_desktop.model.lite import TnsegLite
 from tnseg_desktop.model.lite_predictor import LitePredictor
 from tnseg_desktop.model.lite_weights import load_lite, save_lite
 from tnseg_desktop.model.unet import ResidualUNet
-from tnseg_desktop.training.clicks import Click
+from tnseg_desktop.prompts import Click
 
 
 def test_unet_shapes_and_reference_channels():

@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from tnseg_desktop.training.clicks import Click, click_maps, next_click
+from tnseg_desktop.prompts import Click, click_maps
+from tnseg_desktop.training.clicks import next_click
 from tnseg_desktop.training.evaluate import evaluate_probs
 from tnseg_desktop.training.data import Sample
 from tnseg_desktop.training.metrics import dice, dice_fg_bg_mean, iou

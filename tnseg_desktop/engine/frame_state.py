@@ -14,8 +14,8 @@ from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from tnseg_desktop.engine.refiner_base import Box, Prompts
-from tnseg_desktop.training.clicks import Click
+from tnseg_desktop.engine.refiner_base import Prompts
+from tnseg_desktop.prompts import Box, Click
 
 LAYERS = ("mask", "auto", "base")
 

@@ -13,10 +13,10 @@ from typing import Sequence
 import numpy as np
 
 from tnseg_desktop.engine import mask_ops
-from tnseg_desktop.engine.refiner_base import Box, Prompts
+from tnseg_desktop.engine.refiner_base import Prompts
 from tnseg_desktop.model.lite import TnsegLite
 from tnseg_desktop.model.lite_predictor import LitePredictor
-from tnseg_desktop.training.clicks import Click
+from tnseg_desktop.prompts import Box, Click
 
 Crop = tuple[int, int, int, int]  # (row0, col0, row1, col1), exclusive ends
 

@@ -11,7 +11,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from tnseg_desktop.training.clicks import Click
+from tnseg_desktop.prompts import Click
 
 Point = tuple[int, int]  # (row, col) in frame pixels
 

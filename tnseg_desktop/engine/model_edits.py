@@ -14,9 +14,8 @@ from typing import Any, Callable, Iterable
 import numpy as np
 
 from tnseg_desktop.engine.frame_state import USER_ORIGINS, AutoSegmenter, FrameMeta, Origin, Progress, _FrameState, _Update
-from tnseg_desktop.engine.refiner_base import Box
 from tnseg_desktop.errors import UserFacingError
-from tnseg_desktop.training.clicks import Click
+from tnseg_desktop.prompts import Box, Click
 
 _MAX_RECOMPUTES = 3
 

@@ -22,7 +22,7 @@ from tnseg_desktop.engine import mask_ops
 from tnseg_desktop.engine.refiner_base import Prompts
 from tnseg_desktop.engine.session import USER_ORIGINS, EditingSession, NoRefinerError, Origin
 from tnseg_desktop.errors import UserFacingError
-from tnseg_desktop.training.clicks import Click
+from tnseg_desktop.prompts import Click
 
 
 class StopReason(enum.Enum):

@@ -13,7 +13,7 @@ from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from tnseg_desktop.training.clicks import Click
+from tnseg_desktop.prompts import Click
 
 Box = tuple[int, int, int, int]  # (row0, col0, row1, col1), exclusive ends, frame pixels
 

@@ -20,10 +20,10 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from tnseg_desktop.engine.refiner_base import Box, Prompts
+from tnseg_desktop.engine.refiner_base import Prompts
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.paths import resources_dir
-from tnseg_desktop.training.clicks import Click
+from tnseg_desktop.prompts import Box, Click
 
 CLIP_MISSING = "Text prompts need the CLIP ViT-B-16 weights, which are not installed; the other tools keep working."
 DEFAULT_THRESHOLD = 0.5

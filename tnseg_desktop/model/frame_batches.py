@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from tnseg_desktop.training.data import to_gray
+from tnseg_desktop.prompts import to_gray
 
 
 def square_input(frame: np.ndarray, size: int) -> np.ndarray:

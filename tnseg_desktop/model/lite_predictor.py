@@ -14,8 +14,7 @@ import torch
 
 from tnseg_desktop.model.frame_batches import probs_at_frame_size, square_input
 from tnseg_desktop.model.lite import TnsegLite
-from tnseg_desktop.training.clicks import Click, click_maps
-from tnseg_desktop.training.data import to_gray
+from tnseg_desktop.prompts import Click, click_maps, to_gray
 
 
 def _autocast(device: torch.device):

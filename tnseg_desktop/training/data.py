@@ -20,17 +20,6 @@ class Sample:
     mask: np.ndarray  # bool HxW
 
 
-def to_gray(frame: np.ndarray) -> np.ndarray:
-    """uint8 HxW from HxW or HxWx3 (RGB)."""
-    if frame.ndim == 2:
-        return frame
-    if frame.ndim == 3 and frame.shape[2] == 3:
-        return cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2GRAY)
-    if frame.ndim == 3 and frame.shape[2] == 1:
-        return frame[:, :, 0]
-    raise ValueError(f"unexpected frame shape {frame.shape}")
-
-
 def read_gray(path: Path) -> np.ndarray:
     img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if img is None:

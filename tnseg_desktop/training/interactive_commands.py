@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 def cmd_eval_interactive(args: argparse.Namespace) -> int:
-    from tnseg_desktop.engine.interactive_eval import evaluate_interactive
+    from tnseg_desktop.training.interactive_eval import evaluate_interactive
     from tnseg_desktop.engine.refiner_choice import LITE, make_refiner
     from tnseg_desktop.model.device import choose_device
     from tnseg_desktop.model.resolve import load_auto_segmenter

@@ -16,7 +16,8 @@ from typing import Callable, Sequence
 import numpy as np
 
 from tnseg_desktop.engine.refiner_base import Prompts, Refiner
-from tnseg_desktop.training.clicks import Click, next_click
+from tnseg_desktop.prompts import Click
+from tnseg_desktop.training.clicks import next_click
 from tnseg_desktop.training.data import Sample
 from tnseg_desktop.training.metrics import dice, iou
 
@@ -130,20 +131,3 @@ def evaluate_interactive(
         for t in traces
     ]
     return out
-
-
-def measure_click_latency(refiner: Refiner, frame: np.ndarray, gt: np.ndarray, start: np.ndarray | None = None, clicks: int = 5, repeats: int = 3, warmup: int = 1) -> list[float]:
-    """Milliseconds per refinement of simulated click sequences on one frame (after ``warmup`` sequences)."""
-    times: list[float] = []
-    for r in range(warmup + repeats):
-        trace = simulate_clicks(refiner, frame, gt, start, clicks)
-        if r >= warmup:
-            times.extend(trace.refine_ms)
-    return times
-
-
-def latency_summary(times_ms: Sequence[float]) -> dict:
-    if not times_ms:
-        return {"median_ms": None, "p95_ms": None, "n": 0}
-    a = np.asarray(times_ms, dtype=float)
-    return {"median_ms": float(np.median(a)), "p95_ms": float(np.percentile(a, 95)), "n": int(a.size)}

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from tnseg_desktop.errors import UserFacingError
-from tnseg_desktop.training.data import Sample, read_gray, to_gray
+from tnseg_desktop.prompts import to_gray
+from tnseg_desktop.training.data import Sample, read_gray
 
 
 class FrameLoader:

@@ -25,7 +25,8 @@ import torch
 from tnseg_desktop.model.lite import TnsegLite
 from tnseg_desktop.model.lite_predictor import LitePredictor
 from tnseg_desktop.training.augment import augment, augment_object, perturb_mask
-from tnseg_desktop.training.clicks import Click, click_maps, next_click
+from tnseg_desktop.prompts import Click, click_maps
+from tnseg_desktop.training.clicks import next_click
 from tnseg_desktop.training.data import Sample
 from tnseg_desktop.training.evaluate import evaluate_probs
 from tnseg_desktop.training.losses import dice_bce_loss
