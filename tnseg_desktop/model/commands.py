@@ -99,7 +99,10 @@ def _verify(args: argparse.Namespace) -> int:
 
 
 def _remove(args: argparse.Namespace) -> int:
-    path = registry.remove(args.name)
+    # the store knows which version is in use; only this command glue asks it (the registry itself does not)
+    from tnseg_desktop.store.annotation_store import active_version_refusal
+
+    path = registry.remove(args.name, in_use=active_version_refusal)
     print(f"removed {args.name} ({path})")
     return 0
 

@@ -389,14 +389,21 @@ def import_file(path: str | Path, name: str | None = None, progress: Progress | 
     return target, final
 
 
-def remove(name: str) -> Path:
-    """Delete an imported or user-trained file from the user model folder."""
+def remove(name: str, in_use: Callable[[Path], str | None] | None = None) -> Path:
+    """Delete an imported or user-trained file from the user model folder.
+
+    ``in_use(path)`` returns a sentence when something still uses the file (the annotation store's active
+    version); the file is then kept and that sentence raised.
+    """
     e = entry(name)
     path = user_models_dir() / e.file
     if not path.is_file():
         if e.kind == "shipped":
             raise RegistryError(f"'{name}' ships with the application and cannot be removed.")
         raise ModelNotInstalled(f"'{name}' is not installed, so there is nothing to remove.")
+    refusal = in_use(path) if in_use is not None else None
+    if refusal:
+        raise RegistryError(refusal, str(path))
     path.unlink()
     manifest = _manifest()
     if manifest.pop(name, None) is not None:

@@ -432,6 +432,12 @@ class AnnotationStore:
     def set_active_version(self, name: str) -> ModelVersion:
         return mv.set_active_version(self.db, name)
 
+    def version_using_file(self, path: str | Path) -> ModelVersion | None:
+        """The active model version whose weights are ``path``, or None (checked before a model file is removed)."""
+        target = Path(path).resolve()
+        active = self.active_model_version()
+        return active if active is not None and active.file and Path(active.file).resolve() == target else None
+
     def set_version_status(self, name: str, status: str) -> ModelVersion:
         return mv.set_version_status(self.db, name, status)
 
@@ -522,3 +528,22 @@ def _row_to_draft(r: sqlite3.Row) -> DraftRecord:
         study_id=r["study_id"], frame_index=r["frame_index"], origin=r["origin"], updated_at=r["updated_at"],
         session_id=r["session_id"], source_path=r["source_path"], file=r["file"], sha256=r["sha256"],
     )
+
+
+def active_version_refusal(path: str | Path, store_path: str | Path | None = None) -> str | None:
+    """Why ``path`` must not be deleted (it is the store's active model version), or None.
+
+    Passed as ``in_use`` to the registry's remove: the file stays until the user switches to another version.
+    """
+    root = Path(store_path) if store_path is not None else paths.store_dir()
+    if not (root / DB_NAME).is_file():
+        return None  # no store, so no version is in use
+    try:
+        with AnnotationStore(root) as store:
+            active = store.version_using_file(path)
+    except StoreError as exc:
+        return f"the annotation store could not be checked for the model in use ({exc.message.rstrip('.')}), so the file was kept."
+    if active is None:
+        return None
+    return (f"'{active.name}' is the model in use (the annotation store's active version); switch to another version "
+            "in Training › Model Versions first, then remove it.")

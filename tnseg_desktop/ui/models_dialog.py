@@ -394,9 +394,10 @@ class ModelsDialog(QDialog):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         from tnseg_desktop.model import registry
+        from tnseg_desktop.store.annotation_store import active_version_refusal
 
         try:
-            registry.remove(r.name)
+            registry.remove(r.name, in_use=active_version_refusal)
         except Exception as exc:  # a user-facing sentence, or a file system error
             self._show_message(user_message(exc, "The model file could not be removed"), error=True)
             return
