@@ -1,0 +1,59 @@
+"""Write models/<model>.range.json: the range of the model's own output statistics on its training frames.
+
+    OMP_NUM_THREADS=1 python bench/make_model_range.py --data ../shared/data/ddti/train [--model tnseg-lite]
+
+engine/out_of_range.py reads the file and calls a frame out of range when its
+statistics lie beyond these bounds (0.5th / 99.5th percentiles).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from tnseg_desktop.engine.out_of_range import STATISTICS, bounds_from_statistics, frame_statistics, range_path
+from tnseg_desktop.model.resolve import load_auto_segmenter, resolve_lite_weights
+from tnseg_desktop.model.safe_load import sha256_of
+from tnseg_desktop.training.data import load_folder
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="the model's training folder (images/, masks/)")
+    ap.add_argument("--model", default="tnseg-lite")
+    ap.add_argument("--out", default=None, help="default: models/<model>.range.json")
+    args = ap.parse_args(argv)
+    seg = load_auto_segmenter(args.model, torch.device("cpu"))
+    samples = load_folder(args.data)
+    stats = []
+    for start in range(0, len(samples), 8):
+        chunk = samples[start:start + 8]
+        for sample, p in zip(chunk, seg.auto_probs([s.image for s in chunk])):
+            s = frame_statistics(p, sample.image)
+            if s is not None:
+                stats.append(s)
+    values = np.array([[getattr(s, k) for k in STATISTICS] for s in stats])
+    out = {
+        "model": args.model,
+        "weights_sha256": sha256_of(resolve_lite_weights(args.model)),
+        "command": "OMP_NUM_THREADS=1 python bench/make_model_range.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "data": Path(args.data).name if Path(args.data).name != "train" else f"{Path(args.data).parent.name}/train",
+        "frames": len(samples),
+        "frames_with_a_mask": len(stats),
+        "percentiles": {k: {str(q): round(float(np.percentile(values[:, i], q)), 4) for q in (0, 0.5, 1, 50, 99, 99.5, 100)}
+                        for i, k in enumerate(STATISTICS)},
+        "bounds": bounds_from_statistics(stats),
+    }
+    path = Path(args.out) if args.out else range_path(args.model)
+    path.write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out["bounds"]), "->", path)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
