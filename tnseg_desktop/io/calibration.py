@@ -15,6 +15,17 @@ from typing import Any
 
 UNITS_CM = 3
 SPATIAL_FORMAT_2D = 1
+# plausible pixel sizes for diagnostic ultrasound (a 1 um pixel is already far finer than any probe resolves,
+# a 5 mm pixel far coarser than any B-mode image); anything outside is a broken header, not a scale
+MIN_MM_PER_PIXEL, MAX_MM_PER_PIXEL = 0.001, 5.0
+
+
+def implausible(value_mm: float, what: str) -> str | None:
+    """Why ``value_mm`` (mm per pixel) cannot be a real ultrasound pixel size, or None when it can."""
+    if MIN_MM_PER_PIXEL <= value_mm <= MAX_MM_PER_PIXEL:
+        return None
+    return (f"{what} of {value_mm:.3g} mm per pixel is outside the plausible range for ultrasound "
+            f"({MIN_MM_PER_PIXEL:g} to {MAX_MM_PER_PIXEL:g} mm)")
 
 
 @dataclass
@@ -51,6 +62,7 @@ def _overlap_area(bounds: tuple[int, int, int, int], rows: int, cols: int) -> in
 
 def read_calibration(ds: Any, rows: int, cols: int) -> Calibration:
     cal = Calibration()
+    rejected: list[str] = []  # why a calibration the file gives was not believed
     best: tuple[int, int, tuple[int, int, int, int], tuple[float, float]] | None = None
     for item in ds.get("SequenceOfUltrasoundRegions", None) or []:
         coords = [_int(item.get(k)) for k in ("RegionLocationMinX0", "RegionLocationMinY0", "RegionLocationMaxX1", "RegionLocationMaxY1")]
@@ -64,6 +76,10 @@ def read_calibration(ds: Any, rows: int, cols: int) -> Calibration:
             continue
         dx, dy = _positive_float(item.get("PhysicalDeltaX")), _positive_float(item.get("PhysicalDeltaY"))
         if dx is None or dy is None:
+            continue
+        reason = implausible(dx * 10.0, "PhysicalDeltaX") or implausible(dy * 10.0, "PhysicalDeltaY")
+        if reason is not None:
+            rejected.append(reason)
             continue
         is_2d = 1 if _int(item.get("RegionSpatialFormat")) in (SPATIAL_FORMAT_2D, None) else 0
         area = _overlap_area(bounds, rows, cols)  # type: ignore[arg-type]
@@ -83,6 +99,12 @@ def read_calibration(ds: Any, rows: int, cols: int) -> Calibration:
         except (TypeError, ValueError):
             values = []
         if len(values) == 2 and all(math.isfinite(v) and v > 0 for v in values):
-            cal.pixel_spacing_mm = (values[0], values[1])
-            cal.source = "PixelSpacing"
+            reason = implausible(values[0], "PixelSpacing") or implausible(values[1], "PixelSpacing")
+            if reason is None:
+                cal.pixel_spacing_mm = (values[0], values[1])
+                cal.source = "PixelSpacing"
+                return cal
+            rejected.append(reason)
+    if rejected:
+        cal.source = f"uncalibrated: {rejected[0]}"
     return cal

@@ -36,6 +36,8 @@ def public_meta(meta: CineMeta) -> dict[str, Any]:
 def _describe(info: dict[str, Any]) -> str:
     mm = info["mm_per_pixel"]
     calibration = f"{mm:.4f} mm/pixel ({info['calibration_source']})" if mm is not None else "uncalibrated (measurements in px)"
+    if mm is None and info["calibration_source"].startswith("uncalibrated: "):
+        calibration = f"uncalibrated (measurements in px): {info['calibration_source'][len('uncalibrated: '):]}"
     lines = [
         f"source:       {info['source_path']}",
         f"frames:       {info['frames']}" + (f" from {info['file_count']} files" if info["file_count"] > 1 else ""),

@@ -43,6 +43,9 @@ def format_calibration(meta: CineMeta) -> str:
 
 def format_calibration_source(meta: CineMeta) -> str:
     if meta.pixel_spacing_mm is None:
+        prefix = "uncalibrated: "
+        if meta.calibration_source.startswith(prefix):  # the file gave one, but not a believable one
+            return f"sizes in px: {meta.calibration_source[len(prefix):]}"
         return "none in file: sizes in px"
     return meta.calibration_source
 
