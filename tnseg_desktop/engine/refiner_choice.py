@@ -17,8 +17,22 @@ log = logging.getLogger(__name__)
 
 AUTO = "auto"
 LITE = "tnseg-lite"
-# best first. SAM ranks above tnseg-lite by general accuracy; revisit with eval-interactive figures per site
-RANKING = ("sam-vit-h", "sam-vit-l", "sam-vit-b", "mobilesam", LITE)
+LITEMEDSAM = "litemedsam"
+LITEMEDSAM_THYROID = "litemedsam-thyroid"
+LITEMEDSAM_NAMES = (LITEMEDSAM_THYROID, LITEMEDSAM)
+# best first: litemedsam-thyroid gives the fewest clicks on ddti/val (figures in models/README.md);
+# stock LiteMedSAM was trained with boxes only (a lone click gives an empty mask), so it ranks last
+RANKING = (LITEMEDSAM_THYROID, "sam-vit-h", "sam-vit-l", "sam-vit-b", "mobilesam", LITE, LITEMEDSAM)
+
+
+def _litemedsam_names() -> list[str]:
+    try:
+        from tnseg_desktop.model import registry
+
+        return [n for n in LITEMEDSAM_NAMES if n in registry.load_registry() and registry.status(n) == registry.INSTALLED]
+    except Exception as exc:  # an unreadable registry must not hide tnseg-lite
+        log.warning("LiteMedSAM refiners unavailable: %s", exc)
+        return []
 
 
 def _sam_names() -> list[str]:
@@ -45,7 +59,9 @@ def _lite_available(lite_weights: str) -> bool:
 
 def available_refiners(lite_weights: str = LITE) -> list[str]:
     """Refiner names whose weights are present, best first."""
-    names = set(_sam_names())
+    names = set(_sam_names()) | set(_litemedsam_names())
+    if LITEMEDSAM not in names:
+        names.discard(LITEMEDSAM_THYROID)  # its decoder needs the stock encoder
     if _lite_available(lite_weights):
         names.add(LITE)
     ranked = [n for n in RANKING if n in names]
@@ -74,6 +90,10 @@ def make_refiner(name: str, device: torch.device | str = "cpu", lite_weights: st
 
         path = resolve_lite_weights(lite_weights if name == LITE else name)
         return LiteRefiner(LitePredictor(load_lite(path, device), device))
+    if name in LITEMEDSAM_NAMES:
+        from tnseg_desktop.engine.litemedsam_refiner import make_litemedsam_refiner
+
+        return make_litemedsam_refiner(name, torch.device(device))
     try:
         from tnseg_desktop.engine.sam_refiner import make_sam_refiner
     except ImportError:

@@ -46,6 +46,7 @@ from tnseg_desktop.engine import mask_ops
 from tnseg_desktop.engine.embedding_cache import CacheKey, EmbeddingCache, frame_digest
 from tnseg_desktop.engine.refiner_base import Prompts
 from tnseg_desktop.engine.sam_decode import decode, dense_tokens, to_tokens
+from tnseg_desktop.model.device import cpu_has_native_bf16
 from tnseg_desktop.model.sam_adapter import SAM_NAMES, find_sam_weights, load_sam
 
 PRIOR_LOGIT = 8.0
@@ -83,6 +84,8 @@ class SamRefiner:
     """``Refiner`` for any ``segment_anything.Sam`` (full-size or small, SAM or MobileSAM)."""
 
     needs_embedding = True
+    # a lone click picks the best of SAM's three ambiguity outputs; a decoder trained for one target sets this False
+    ambiguity_outputs = True
 
     def __init__(
         self,
@@ -236,7 +239,7 @@ class SamRefiner:
         if points is None and box is None:
             return None
         if multimask is None:
-            multimask = points is not None and len(prompts.clicks) == 1 and box is None and mask_in is None
+            multimask = self.ambiguity_outputs and points is not None and len(prompts.clicks) == 1 and box is None and mask_in is None
         emb = self._embedding_tensor(frame, digest)
         masks_t = None if mask_in is None else torch.from_numpy(mask_in)[None, None].to(self.device)
         sparse, _ = self.model.prompt_encoder(points=points, boxes=box, masks=None)
@@ -272,14 +275,6 @@ class SamRefiner:
             return np.zeros(frame.shape[:2], dtype=bool) if prior is None else prior > 0
         # a tidied mask no longer matches the memo, so the next click feeds back this binary mask
         return mask_ops.drop_pieces_at_negative_clicks(pred.mask, prompts.clicks)
-
-
-def cpu_has_native_bf16() -> bool:
-    """True when oneDNN reports bfloat16 support on this CPU (AVX512-BF16 or AMX)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
 
 
 def available_sam_refiners() -> list[str]:

@@ -52,3 +52,11 @@ def describe_device(device: torch.device) -> str:
 
 def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.cuda.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def cpu_has_native_bf16() -> bool:
+    """True when oneDNN reports bfloat16 support on this CPU (AVX512-BF16 or AMX): bf16 autocast then pays."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False

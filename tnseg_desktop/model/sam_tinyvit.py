@@ -36,9 +36,17 @@ class ConvBN(nn.Sequential):
 
 
 class Stem(nn.Module):
-    def __init__(self, cin: int, dim: int) -> None:
+    """Patch embedding: MobileSAM's two 3x3 stride-2 conv+BN (1/4), or LiteMedSAM's two 1x1 stride-1 (full size)."""
+
+    def __init__(self, cin: int, dim: int, stride: int = 4) -> None:
         super().__init__()
-        self.seq = nn.Sequential(ConvBN(cin, dim // 2, 3, 2), nn.GELU(), ConvBN(dim // 2, dim, 3, 2))
+        if stride == 4:
+            first, second = ConvBN(cin, dim // 2, 3, 2), ConvBN(dim // 2, dim, 3, 2)
+        elif stride == 1:
+            first, second = ConvBN(cin, dim // 2, 1, 1), ConvBN(dim // 2, dim, 1, 1)
+        else:
+            raise ValueError(f"TinyViT stem stride must be 4 (MobileSAM) or 1 (LiteMedSAM), not {stride}")
+        self.seq = nn.Sequential(first, nn.GELU(), second)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.seq(x)
@@ -177,7 +185,12 @@ class LayerNorm2d(nn.Module):
 
 
 class TinyViT(nn.Module):
-    """MobileSAM's image encoder: (B, 3, S, S) normalised image -> (B, out_chans, S/16, S/16)."""
+    """MobileSAM's image encoder: (B, 3, S, S) normalised image -> (B, out_chans, S/16, S/16).
+
+    ``stem_stride=1`` with ``img_size=256`` and ``classifier=False`` is LiteMedSAM's
+    encoder: the first stage runs at 256x256 and the embedding is (256, 64, 64);
+    its checkpoint has no ImageNet head.
+    """
 
     def __init__(
         self,
@@ -191,13 +204,15 @@ class TinyViT(nn.Module):
         mbconv_expand_ratio: float = 4.0,
         num_classes: int = 1000,
         out_chans: int = 256,
+        stem_stride: int = 4,
+        classifier: bool = True,
     ) -> None:
         super().__init__()
         if len(embed_dims) != 4:
             raise ValueError("TinyViT has four stages")
         self.img_size = img_size
-        self.patch_embed = Stem(in_chans, embed_dims[0])
-        res = img_size // 4
+        self.patch_embed = Stem(in_chans, embed_dims[0], stem_stride)
+        res = img_size // stem_stride
         self.layers = nn.ModuleList()
         for i, dim in enumerate(embed_dims):
             last = i == len(embed_dims) - 1
@@ -212,8 +227,9 @@ class TinyViT(nn.Module):
             if not last:
                 res = (res - 1) // stride + 1
         self.out_resolution = res
-        self.norm_head = nn.LayerNorm(embed_dims[-1])
-        self.head = nn.Linear(embed_dims[-1], num_classes) if num_classes > 0 else nn.Identity()
+        if classifier:
+            self.norm_head = nn.LayerNorm(embed_dims[-1])
+            self.head = nn.Linear(embed_dims[-1], num_classes) if num_classes > 0 else nn.Identity()
         self.neck = nn.Sequential(
             nn.Conv2d(embed_dims[-1], out_chans, 1, bias=False),
             LayerNorm2d(out_chans),
