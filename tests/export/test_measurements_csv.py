@@ -9,7 +9,7 @@ import numpy as np
 
 from tests.export.conftest import add_and_accept, make_ddti_cine
 from tnseg_desktop.engine.measurements import measure
-from tnseg_desktop.io.export_measurements import COLUMNS, export_measurements_csv
+from tnseg_desktop.store.export_measurements import COLUMNS, export_measurements_csv
 from tnseg_desktop.store import AnnotationStore
 
 

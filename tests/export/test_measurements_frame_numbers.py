@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from tests.export.conftest import add_and_accept, make_ddti_cine
-from tnseg_desktop.io.export_measurements import export_measurements_csv
+from tnseg_desktop.store.export_measurements import export_measurements_csv
 from tnseg_desktop.store import AnnotationStore
 
 

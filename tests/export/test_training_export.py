@@ -11,7 +11,7 @@ import pydicom
 from tests.export.conftest import PHI, add_and_accept, make_ddti_cine
 from tnseg_desktop.io import open_source
 from tnseg_desktop.io.deid import identifying_values
-from tnseg_desktop.io.training_export import MANIFEST_COLUMNS, export_training_set
+from tnseg_desktop.store.training_export import MANIFEST_COLUMNS, export_training_set
 from tnseg_desktop.store import AnnotationStore
 
 

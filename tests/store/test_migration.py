@@ -10,7 +10,8 @@ import numpy as np
 
 from tests.store.conftest import blob
 from tnseg_desktop.store import AnnotationStore, EditInfo
-from tnseg_desktop.store.maskfiles import atomic_write_bytes, encode_png
+from tnseg_desktop.atomic_write import atomic_write_bytes
+from tnseg_desktop.store.maskfiles import encode_png
 from tnseg_desktop.store.schema import SCHEMA_VERSION
 
 # the version-1 schema as it shipped; kept here verbatim so the test does not depend on schema.py

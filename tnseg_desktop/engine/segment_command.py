@@ -62,7 +62,7 @@ def segment_one(src: Path, folder: Path, seg: Any, args: argparse.Namespace) -> 
     """Masks (and a SEG) of one input into ``folder``; returns the number of frames."""
     from tnseg_desktop.engine.view_regions import ViewConfinedSegmenter, views_of
     from tnseg_desktop.io import open_source
-    from tnseg_desktop.store.maskfiles import write_mask_png
+    from tnseg_desktop.io.export_png import write_mask_png
 
     with open_source(src) as cine:
         if args.format == "seg" and not cine.meta.is_dicom:

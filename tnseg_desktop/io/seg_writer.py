@@ -18,9 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import os
 import re
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -34,6 +32,7 @@ from pydicom.sr.codedict import codes
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from tnseg_desktop import __version__
+from tnseg_desktop.atomic_write import atomic_path
 from tnseg_desktop.errors import UserFacingError
 
 SEGMENTATION_STORAGE = "1.2.840.10008.5.1.4.1.1.66.4"
@@ -299,13 +298,6 @@ def _pack_bits(frames: list[np.ndarray]) -> bytes:
 
 
 def _write_atomically(ds: Dataset, out_path: Path) -> Path:
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".dcm", dir=str(out_path.parent))
-    os.close(fd)
-    try:
+    with atomic_path(out_path) as tmp:
         ds.save_as(tmp, enforce_file_format=True)
-        os.replace(tmp, out_path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return out_path

@@ -12,12 +12,11 @@ forward pass, so they are ignored here. Our own checkpoints hold
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import torch
 
+from tnseg_desktop.atomic_write import atomic_path
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.model.clip_tnseg import ClipTnseg
 from tnseg_desktop.model.safe_load import load_state_dict
@@ -77,15 +76,8 @@ def save_checkpoint(model: ClipTnseg, path: str | Path, info: dict | None = None
     from safetensors.torch import save_file
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().cpu().contiguous().float() for k, v in model.trainable_state_dict().items()}
     metadata = {"arch": ClipTnseg.arch, "extract_layers": json.dumps(list(model.extract_layers)), "info": json.dumps(info or {})}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=metadata)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata=metadata)
     return path

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +11,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from safetensors import safe_open
 
+from tnseg_desktop.atomic_write import atomic_path
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.model.lite import TnsegLite
 from tnseg_desktop.model.lite_limits import check_lite_config
@@ -21,20 +20,10 @@ from tnseg_desktop.model.lite_limits import check_lite_config
 def save_lite(model: TnsegLite, path: str | Path, info: dict[str, Any] | None = None) -> Path:
     """Write atomically: a cancelled or crashed run never leaves a partial model file."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous().float() for k, v in model.state_dict().items()}
     metadata = {"arch": TnsegLite.arch, "config": json.dumps(model.config), "info": json.dumps(info or {})}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    os.close(fd)
-    try:
-        save_file(state, tmp, metadata=metadata)
-        os.chmod(tmp, 0o644)  # mkstemp creates 0600; weights are meant to be shared
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_path(path, mode=0o644) as tmp:  # weights are meant to be shared
+        save_file(state, str(tmp), metadata=metadata)
     return path
 
 

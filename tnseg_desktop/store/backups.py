@@ -19,8 +19,8 @@ import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
+from tnseg_desktop.atomic_write import atomic_write_bytes, replace_durably
 from tnseg_desktop.store.errors import StoreError
-from tnseg_desktop.store.maskfiles import atomic_write_bytes
 
 KEEP = 5
 MARKER = "STORE"
@@ -119,7 +119,7 @@ def make_backup(conn: sqlite3.Connection, root: Path, keep: int = KEEP) -> Path 
     finally:
         dest.close()
     # a partial file is never listed as a backup: only a complete copy gets the .sqlite3 name
-    os.replace(partial, final)
+    replace_durably(partial, final)
     for old in list_backups(root)[keep:]:
         old.unlink(missing_ok=True)
     for stale in folder.glob("*.partial"):

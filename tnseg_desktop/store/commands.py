@@ -20,7 +20,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             raise StoreDamagedError(store.problem, str(store.db_path), store.backup_offer)
         study = store.find_study(args.study)
         if args.format == "training":
-            from tnseg_desktop.io.training_export import export_training_set
+            from tnseg_desktop.store.training_export import export_training_set
 
             result = export_training_set(store, out, study_ids=[study.id])
             for line in result.messages:
@@ -50,7 +50,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             )
             print(f"wrote {path}")
         elif args.format == "csv":
-            from tnseg_desktop.io.export_measurements import export_measurements_csv
+            from tnseg_desktop.store.export_measurements import export_measurements_csv
 
             path = export_measurements_csv(store, study.id, out / f"study{study.id}_measurements.csv")
             print(f"wrote {path}")

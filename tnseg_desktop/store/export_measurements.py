@@ -9,9 +9,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from tnseg_desktop.atomic_write import atomic_write_bytes
 from tnseg_desktop.engine.measurements import measure
 from tnseg_desktop.store.annotation_store import AnnotationStore
-from tnseg_desktop.store.maskfiles import atomic_write_bytes
 
 # frames are numbered from 1, as the viewer shows them and DICOM counts them; the column name says so
 FRAME_COLUMN = "frame_from_1"

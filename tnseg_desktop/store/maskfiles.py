@@ -8,13 +8,13 @@ but never a referenced file half-written or replaced under a committed row.
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from tnseg_desktop.atomic_write import atomic_write_bytes
+from tnseg_desktop.io.export_png import mask_png_bytes
 from tnseg_desktop.store.errors import StoreCorruptError, StoreError
 
 
@@ -29,11 +29,7 @@ def as_binary_mask(mask: np.ndarray) -> np.ndarray:
 
 
 def encode_png(mask: np.ndarray) -> bytes:
-    pixels = as_binary_mask(mask).astype(np.uint8) * 255
-    ok, buf = cv2.imencode(".png", pixels, [cv2.IMWRITE_PNG_COMPRESSION, 3])
-    if not ok:
-        raise StoreError("A mask could not be encoded as PNG.")
-    return buf.tobytes()
+    return mask_png_bytes(as_binary_mask(mask))
 
 
 def decode_png(data: bytes, path: str = "") -> np.ndarray:
@@ -41,42 +37,6 @@ def decode_png(data: bytes, path: str = "") -> np.ndarray:
     if img is None or img.ndim != 2:
         raise StoreCorruptError("The mask file is not a readable single-channel PNG.", path)
     return img != 0
-
-
-def fsync_dir(directory: Path) -> None:
-    if os.name == "nt":  # directories cannot be opened for fsync on Windows; NTFS journals the rename
-        return
-    fd = os.open(str(directory), os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` so that a reader sees the old file or the whole new one."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=str(path.parent))
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_dir(path.parent)
-    return path
-
-
-def write_mask_png(path: Path, mask: np.ndarray) -> Path:
-    """The one mask-to-disk writer: a 0/255 single-channel PNG, atomically."""
-    return atomic_write_bytes(Path(path), encode_png(mask))
 
 
 class MaskFiles:

@@ -20,9 +20,10 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from tnseg_desktop.atomic_write import atomic_write_bytes
 from tnseg_desktop.io.deid import blank_outside_regions, needs_blanking, pseudonym
+from tnseg_desktop.io.export_png import write_mask_png
 from tnseg_desktop.store.annotation_store import AnnotationStore
-from tnseg_desktop.store.maskfiles import atomic_write_bytes, write_mask_png
 from tnseg_desktop.store.records import AcceptedFrame, StudyRecord
 
 MANIFEST_COLUMNS = [

@@ -32,13 +32,12 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import re
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from tnseg_desktop.atomic_write import atomic_write_text
 from tnseg_desktop.errors import UserFacingError
 
 JOB_VERSION = 1
@@ -265,17 +264,7 @@ def stop_file_for(job_path: str | Path) -> Path:
 
 def write_job(job: Job, path: str | Path) -> Path:
     """Write atomically, so the worker never reads half a job."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(job.to_json(), fh, indent=1)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return path
+    return atomic_write_text(path, json.dumps(job.to_json(), indent=1))
 
 
 def read_job(path: str | Path) -> Job:

@@ -14,14 +14,13 @@ through the same validation gate as a local run.
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from tnseg_desktop.atomic_write import atomic_path
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.store import AnnotationStore
 from tnseg_desktop.training import retrain
@@ -72,15 +71,8 @@ def import_result(store: AnnotationStore, job_path: str | Path, progress_file: s
         if not source.is_file() or sha256_of(source) != done["sha256"]:
             raise UserFacingError("the trained weights file is missing or is not the one the server reported.", str(source))
         target = Path(job.output_weights)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=target.name, suffix=".tmp")
-        os.close(fd)
-        try:
+        with atomic_path(target) as tmp:
             shutil.copyfile(source, tmp)
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
         done["output"] = str(target)
     outcome = retrain.WorkerOutcome(EXIT_OK if done is not None else EXIT_FAILED, events)
     return retrain.finish_run(store, run, job, outcome)

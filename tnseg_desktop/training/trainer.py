@@ -22,10 +22,11 @@ from typing import Any, Callable, Sequence
 import numpy as np
 import torch
 
+from tnseg_desktop.atomic_write import atomic_path
 from tnseg_desktop.model.lite import TnsegLite
 from tnseg_desktop.model.lite_predictor import LitePredictor
-from tnseg_desktop.training.augment import augment, augment_object, perturb_mask
 from tnseg_desktop.prompts import Click, click_maps
+from tnseg_desktop.training.augment import augment, augment_object, perturb_mask
 from tnseg_desktop.training.clicks import next_click
 from tnseg_desktop.training.data import Sample
 from tnseg_desktop.training.evaluate import evaluate_probs
@@ -318,9 +319,8 @@ class LiteTrainer:
 
 def save_checkpoint(ckpt: dict[str, Any], path: str | Path) -> Path:
     path = Path(path)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(ckpt, tmp)
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        torch.save(ckpt, tmp)
     return path
 
 

@@ -38,14 +38,14 @@ def export_seg(store, study_id: int, source_path: str, out_path: str, algorithm_
 
 
 def export_training(store, study_id: int, out_dir: str) -> str:
-    from tnseg_desktop.io.training_export import export_training_set
+    from tnseg_desktop.store.training_export import export_training_set
 
     result = export_training_set(store, out_dir, study_ids=[study_id])
     return " ".join(result.messages)
 
 
 def export_measurements(store, study_id: int, out_path: str) -> str:
-    from tnseg_desktop.io.export_measurements import export_measurements_csv
+    from tnseg_desktop.store.export_measurements import export_measurements_csv
 
     if not store.accepted_frames(study_id=study_id):
         return _NOTHING

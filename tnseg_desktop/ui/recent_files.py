@@ -7,6 +7,7 @@ import logging
 import os
 from pathlib import Path
 
+from tnseg_desktop.atomic_write import atomic_write_text
 from tnseg_desktop.paths import user_config_dir
 
 log = logging.getLogger(__name__)
@@ -32,10 +33,8 @@ def load_recent() -> list[str]:
 
 def save_recent(paths: list[str]) -> None:
     target = _store_path()
-    tmp = target.with_suffix(".json.tmp")
     try:
-        tmp.write_text(json.dumps(paths[:MAX_RECENT], indent=1), encoding="utf-8")
-        os.replace(tmp, target)
+        atomic_write_text(target, json.dumps(paths[:MAX_RECENT], indent=1))
     except OSError as exc:  # a read-only config folder must not stop the viewer
         log.warning("could not save the recent-files list: %s", exc)
 
