@@ -18,7 +18,7 @@ import torch
 
 from tnseg_desktop.engine.out_of_range import STATISTICS, bounds_from_statistics, frame_statistics, range_path
 from tnseg_desktop.model.resolve import load_auto_segmenter, resolve_lite_weights
-from tnseg_desktop.model.safe_load import sha256_of
+from tnseg_desktop.file_hash import sha256_of
 from tnseg_desktop.training.data import load_folder
 
 

@@ -176,7 +176,9 @@ def _lite():
 
 def _sam():
     from tnseg_desktop.engine.sam_refiner import SamRefiner
-    from tnseg_desktop.model.sam_small import small_sam
+
+    sys.path.insert(0, str(REPO / "tests"))  # the small random SAM is a test fixture
+    from sam_small import small_sam
 
     return SamRefiner(small_sam(), name="sam-small-random")
 

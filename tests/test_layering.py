@@ -3,7 +3,7 @@
 - nothing below ui/ imports Qt (PySide6, pyqtgraph);
 - io/ imports neither store/ nor torch;
 - engine/ and model/ never import training/;
-- no layer imports one above it: the neutral modules (errors, paths, prompts, atomic_write) < io < model
+- no layer imports one above it: the neutral modules (errors, paths, prompts, atomic_write, file_hash) < io < model
   < engine < store < training (with the headless commands selftest and bench_runner) < ui < cli.
 Imports inside functions count too: a lazy import is still an arrow between layers.
 """
@@ -20,7 +20,7 @@ PACKAGE = "tnseg_desktop"
 PACKAGE_DIR = Path(__file__).resolve().parents[1] / PACKAGE
 
 RANK = {
-    "__init__": 0, "errors": 0, "paths": 0, "prompts": 0, "atomic_write": 0,
+    "__init__": 0, "errors": 0, "paths": 0, "prompts": 0, "atomic_write": 0, "file_hash": 0,
     "io": 1,
     "model": 2,
     "engine": 3,

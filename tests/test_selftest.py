@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tnseg_desktop.model.safe_load import sha256_of
+from tnseg_desktop.file_hash import sha256_of
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "models" / "tnseg-lite.safetensors"

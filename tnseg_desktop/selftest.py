@@ -24,6 +24,7 @@ import numpy as np
 
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.paths import resources_dir
+from tnseg_desktop.training.metrics import dice
 
 SHIPPED_MODEL = "tnseg-lite"
 SAMPLE_FILE = "thyroid_sample.dcm"
@@ -40,12 +41,6 @@ def sample_paths() -> tuple[Path, Path]:
     """The bundled sample cine and the folder of its known nodule masks."""
     folder = resources_dir() / "sample"
     return folder / SAMPLE_FILE, folder / SAMPLE_MASKS
-
-
-def dice(a: np.ndarray, b: np.ndarray) -> float:
-    a, b = a > 0, b > 0
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int((a & b).sum()) / total
 
 
 @dataclass

@@ -121,7 +121,7 @@ def test_different_keys_do_not_wait_for_each_other():
 
 def test_invalidation_when_the_model_changes():
     from tnseg_desktop.engine.sam_refiner import SamRefiner
-    from tnseg_desktop.model.sam_small import small_mobile_sam
+    from sam_small import small_mobile_sam
 
     r = SamRefiner(small_mobile_sam(seed=0), name="mobilesam", model_id="model-A")
     f = np.random.default_rng(0).integers(0, 255, (64, 80), dtype=np.uint8)

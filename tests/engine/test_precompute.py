@@ -13,7 +13,7 @@ from torch import nn
 from tnseg_desktop.engine.precompute import Precompute, nearest_order
 from tnseg_desktop.engine.refiner_base import Prompts, as_clicks
 from tnseg_desktop.engine.sam_refiner import SamRefiner
-from tnseg_desktop.model.sam_small import small_mobile_sam
+from sam_small import small_mobile_sam
 
 
 class GatedEncoder(nn.Module):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from tnseg_desktop.engine.sam_decode import decode, dense_tokens, folding_pays, to_tokens
-from tnseg_desktop.model.sam_small import small_mobile_sam, small_sam
+from sam_small import small_mobile_sam, small_sam
 
 
 @pytest.mark.parametrize("kind", ["sam", "mobilesam"])

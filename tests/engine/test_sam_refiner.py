@@ -9,7 +9,7 @@ import torch
 from tnseg_desktop.engine.refiner_base import Prompts, Refiner, as_clicks
 from tnseg_desktop.engine.sam_refiner import PRIOR_LOGIT, SamRefiner, available_sam_refiners, make_sam_refiner
 from tnseg_desktop.errors import UserFacingError
-from tnseg_desktop.model.sam_small import small_mobile_sam, small_sam
+from sam_small import small_mobile_sam, small_sam
 
 
 @pytest.fixture(autouse=True)
@@ -177,7 +177,7 @@ def test_no_weights_installed():
 
 
 def test_user_checkpoint_loads_through_safe_loader():
-    from tnseg_desktop.model.safe_load import sha256_of
+    from tnseg_desktop.file_hash import sha256_of
     from tnseg_desktop.model.sam_adapter import build_mobile_sam
     from tnseg_desktop.paths import user_models_dir
 

@@ -16,7 +16,7 @@ from tnseg_desktop.engine.text_prompt import (
     suggest,
     text_to_mask,
 )
-from tnseg_desktop.model.sam_small import small_sam
+from sam_small import small_sam
 from tiny_text_seg import TinyTextSeg
 
 

@@ -14,7 +14,7 @@ from tnseg_desktop.model.clip_tnseg_predictor import (
     ClipWeightsMissing,
     load_clip_tnseg_predictor,
 )
-from tnseg_desktop.model.safe_load import sha256_of
+from tnseg_desktop.file_hash import sha256_of
 from tnseg_desktop.paths import REPO_ROOT, user_models_dir
 
 

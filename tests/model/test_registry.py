@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import save_file
 
 from tnseg_desktop.model import registry
-from tnseg_desktop.model.safe_load import sha256_of
+from tnseg_desktop.file_hash import sha256_of
 from tnseg_desktop.paths import REPO_ROOT, user_models_dir
 from tests.model.test_safe_load import MarkerPayload
 

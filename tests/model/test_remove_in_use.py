@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from tests.training.retrain_support import tiny_model
 from tnseg_desktop import cli
+from tnseg_desktop.file_hash import sha256_of
 from tnseg_desktop.model.lite_weights import save_lite
 from tnseg_desktop.paths import user_models_dir
 from tnseg_desktop.store import AnnotationStore
@@ -14,8 +15,8 @@ def test_the_active_version_cannot_be_removed(capsys) -> None:
     u1 = save_lite(tiny_model(1), user_models_dir() / "tnseg-lite-u1.safetensors")
     u2 = save_lite(tiny_model(2), user_models_dir() / "tnseg-lite-u2.safetensors")
     with AnnotationStore() as store:
-        store.record_model_version("tnseg-lite-u1", file=str(u1), sha256=versions.sha256_of(u1), status="active")
-        store.record_model_version("tnseg-lite-u2", file=str(u2), sha256=versions.sha256_of(u2), status="candidate")
+        store.record_model_version("tnseg-lite-u1", file=str(u1), sha256=sha256_of(u1), status="active")
+        store.record_model_version("tnseg-lite-u2", file=str(u2), sha256=sha256_of(u2), status="candidate")
 
     code = cli.main(["models", "remove", "tnseg-lite-u1"])
     err = capsys.readouterr().err.strip().splitlines()

@@ -8,12 +8,12 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from tnseg_desktop.file_hash import sha256_of
 from tnseg_desktop.model.safe_load import (
     UnsafeWeightsFile,
     WeightsFileError,
     WeightsHashMismatch,
     load_state_dict,
-    sha256_of,
 )
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from tests.training.retrain_support import synthetic_frame, tiny_model, write_cine_folder, add_study, accept_all
 from tnseg_desktop import cli
+from tnseg_desktop.file_hash import sha256_of
 from tnseg_desktop.model import registry
 from tnseg_desktop.model.lite_weights import save_lite
 from tnseg_desktop.paths import shipped_models_dir, user_models_dir
@@ -57,7 +58,7 @@ def test_the_window_says_when_the_active_version_cannot_be_used(tmp_path: Path) 
 
     store = AnnotationStore(tmp_path / "store")
     trained = save_lite(tiny_model(2), user_models_dir() / "tnseg-lite-u1.safetensors")
-    store.record_model_version("tnseg-lite-u1", file=str(trained), sha256=versions.sha256_of(trained), status="active")
+    store.record_model_version("tnseg-lite-u1", file=str(trained), sha256=sha256_of(trained), status="active")
     save_lite(tiny_model(3), trained)  # replaced behind the store's back
     provider = ModelProvider(device="cpu", store=store)
     loaded = provider.load(LITE, LITE)

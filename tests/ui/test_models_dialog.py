@@ -13,7 +13,7 @@ from safetensors.torch import save_file
 
 from tnseg_desktop.model.lite import TnsegLite
 from tnseg_desktop.model.lite_weights import save_lite
-from tnseg_desktop.model.safe_load import sha256_of
+from tnseg_desktop.file_hash import sha256_of
 from tnseg_desktop.paths import user_models_dir
 from tnseg_desktop.ui.models_dialog import ModelsDialog
 

@@ -1,4 +1,4 @@
-from tnseg_desktop.ui.prefetch import FrameCache, frames_within_budget, prefetch_order
+from tnseg_desktop.ui.prefetch import PrefetchedFrames, frames_within_budget, prefetch_order
 import numpy as np
 
 
@@ -29,7 +29,7 @@ def test_budget_bounds_the_number_of_frames():
 
 
 def test_cache_retain_drops_frames_outside_the_window():
-    c = FrameCache()
+    c = PrefetchedFrames()
     for i in range(5):
         c.put(i, np.zeros((2, 2), np.uint8))
     c.retain([1, 3])

@@ -127,12 +127,12 @@ def _editing_window_with_versions(qtbot, make_window, fake_opener, tmp_path):
 
 def _record_active_version(store, name: str) -> None:
     """A second trained version, recorded as the active one."""
+    from tnseg_desktop.file_hash import sha256_of
     from tnseg_desktop.model.lite_weights import save_lite
-    from tnseg_desktop.training import versions
     from training.retrain_support import tiny_model
 
     new_file = save_lite(tiny_model(1), user_models_dir() / f"{name}.safetensors")
-    store.record_model_version(name, file=str(new_file), sha256=versions.sha256_of(new_file), parent="tiny-base",
+    store.record_model_version(name, file=str(new_file), sha256=sha256_of(new_file), parent="tiny-base",
                                status="active")
 
 

@@ -15,7 +15,7 @@ from PySide6.QtCore import QSize
 
 from tnseg_desktop.model.lite import TnsegLite
 from tnseg_desktop.model.lite_weights import save_lite
-from tnseg_desktop.model.safe_load import sha256_of
+from tnseg_desktop.file_hash import sha256_of
 from tnseg_desktop.ui import recent_files
 from tnseg_desktop.ui.models_dialog import ModelsDialog
 from tnseg_desktop.ui.welcome import WelcomeScreen, sample_path, show_welcome

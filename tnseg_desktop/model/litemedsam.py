@@ -63,7 +63,8 @@ def load_litemedsam(path: Path | None = None, decoder_path: Path | None = None, 
     byte is parsed; ``decoder_path`` (safetensors) then replaces the prompt
     encoder and mask decoder, strictly: every one of their weights and no other.
     """
-    from tnseg_desktop.model.safe_load import check_sha256, sha256_of
+    from tnseg_desktop.file_hash import sha256_of
+    from tnseg_desktop.model.safe_load import check_sha256
     from tnseg_desktop.model.sam_adapter import load_sam_checkpoint
 
     path = path if path is not None else base_weights_path()

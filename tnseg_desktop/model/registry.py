@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from tnseg_desktop.errors import UserFacingError
-from tnseg_desktop.model.safe_load import CHUNK, WeightsFileError, load_state_dict, sha256_of
+from tnseg_desktop.file_hash import CHUNK, sha256_of
+from tnseg_desktop.model.safe_load import WeightsFileError, load_state_dict
 from tnseg_desktop.paths import shipped_models_dir, user_models_dir
 
 REGISTRY_FILE = "registry.json"

@@ -24,7 +24,6 @@ with a one-sentence message naming the file.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import pickle
 import zipfile
@@ -34,8 +33,8 @@ from typing import Any, Callable
 import torch
 
 from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.file_hash import sha256_of
 
-CHUNK = 1 << 20
 
 
 class WeightsFileError(UserFacingError):
@@ -48,21 +47,6 @@ class UnsafeWeightsFile(WeightsFileError):
 
 class WeightsHashMismatch(WeightsFileError):
     """The file's sha256 differs from the one expected for it."""
-
-
-def sha256_of(path: str | Path, progress: Callable[[int, int], None] | None = None) -> str:
-    """Hex sha256 of a file, read in chunks; ``progress(done, total)`` after each chunk."""
-    path = Path(path)
-    total = path.stat().st_size
-    digest = hashlib.sha256()
-    done = 0
-    with open(path, "rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-            done += len(chunk)
-            if progress is not None:
-                progress(done, total)
-    return digest.hexdigest()
 
 
 def check_sha256(path: str | Path, expected_sha256: str) -> None:

@@ -156,7 +156,8 @@ def load_sam(name: str, path: Path | None = None, verify: bool = False) -> tuple
         raise SamWeightsMissing(
             f"{name} needs the file {info.file}, which is not installed; add it with 'tnseg-desktop models import FILE'."
         )
-    from tnseg_desktop.model.safe_load import check_sha256, sha256_of
+    from tnseg_desktop.file_hash import sha256_of
+    from tnseg_desktop.model.safe_load import check_sha256
 
     if verify and info.sha256:
         check_sha256(path, info.sha256)

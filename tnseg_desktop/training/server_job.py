@@ -22,11 +22,11 @@ import numpy as np
 
 from tnseg_desktop.atomic_write import atomic_path
 from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.file_hash import sha256_of
 from tnseg_desktop.store import AnnotationStore
 from tnseg_desktop.training import retrain
 from tnseg_desktop.training.job import EXIT_FAILED, EXIT_OK, read_job, write_job
 from tnseg_desktop.training.job_data import FrameLoader
-from tnseg_desktop.training.versions import sha256_of
 
 
 def pack_job(job_path: str | Path, dest: str | Path) -> Path:

@@ -8,11 +8,11 @@ retraining starts, so that versions have a parent to roll back to.
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.file_hash import sha256_of
 from tnseg_desktop.paths import shipped_models_dir
 from tnseg_desktop.store import AnnotationStore, ModelVersion
 
@@ -24,15 +24,6 @@ SHIPPED_NAME = "tnseg-lite"
 
 class VersionError(UserFacingError):
     """A model version that cannot be used."""
-
-
-def sha256_of(path: Path) -> str:
-    # here rather than model.safe_load's, which imports torch: the GUI checks versions before torch is loaded
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def shipped_weights(name: str = SHIPPED_NAME) -> Path:

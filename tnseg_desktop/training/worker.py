@@ -116,7 +116,7 @@ def run_job(job: Job, emit: Emitter, stop: StopFlag) -> dict[str, Any]:
 
     from tnseg_desktop.model.device import choose_device
     from tnseg_desktop.model.lite_weights import load_lite, save_lite
-    from tnseg_desktop.model.safe_load import sha256_of
+    from tnseg_desktop.file_hash import sha256_of
     from tnseg_desktop.training import ddp
     from tnseg_desktop.training.job_data import FrameLoader
     from tnseg_desktop.training.trainer import LiteTrainer, TrainConfig, TrainingStopped

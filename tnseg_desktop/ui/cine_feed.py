@@ -20,7 +20,7 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from tnseg_desktop.io.types import CineMeta
-from tnseg_desktop.ui.prefetch import FrameCache, frames_within_budget, prefetch_order
+from tnseg_desktop.ui.prefetch import PrefetchedFrames, frames_within_budget, prefetch_order
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ class CineFeed(QObject):
         self.path = path
         self._opener = opener
         self._budget = cache_budget_bytes
-        self.cache = FrameCache()
+        self.cache = PrefetchedFrames()
         self._cond = threading.Condition()
         self._cancelled = False
         self._focus = 0

@@ -52,8 +52,12 @@ def frames_within_budget(frame_nbytes: int, budget_bytes: int, n_frames: int) ->
     return max(2, min(n_frames, budget_bytes // frame_nbytes))
 
 
-class FrameCache:
-    """Decoded frames by index; written by the decoder thread, read by the GUI thread."""
+class PrefetchedFrames:
+    """The decoded frames around the one on screen, by index; written by the decoder thread, read by the GUI thread.
+
+    Not the loader's byte-bounded LRU (io.frame_cache.FrameCache): this holds exactly the frames the
+    prefetch policy keeps (see ``retain``).
+    """
 
     def __init__(self) -> None:
         self._lock = threading.Lock()

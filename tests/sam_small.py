@@ -1,4 +1,4 @@
-"""Small randomly initialised SAM and MobileSAM for tests (same code paths, tiny encoders)."""
+"""Small randomly initialised SAM and MobileSAM for tests and the UI benchmark (same code paths, tiny encoders)."""
 
 from __future__ import annotations
 
