@@ -11,7 +11,7 @@ from pathlib import Path
 
 def cmd_eval_interactive(args: argparse.Namespace) -> int:
     from tnseg_desktop.training.interactive_eval import evaluate_interactive
-    from tnseg_desktop.engine.refiner_choice import LITE, make_refiner
+    from tnseg_desktop.engine.refiner_choice import LITE, make_refiner, resolve_refiner_name
     from tnseg_desktop.model.device import choose_device
     from tnseg_desktop.model.resolve import load_auto_segmenter
     from tnseg_desktop.training.data import load_folder
@@ -21,7 +21,8 @@ def cmd_eval_interactive(args: argparse.Namespace) -> int:
     max_clicks = int(args.max_clicks)
     # "tnseg-lite" as the refiner means the same weights as --model when that names a tnseg-lite file
     lite_weights = args.model if not str(args.model).startswith("clip-tnseg") else LITE
-    refiner = make_refiner(args.refiner, device, lite_weights=lite_weights)
+    refiner_name = resolve_refiner_name(args.refiner, lite_weights)
+    refiner = make_refiner(refiner_name, device, lite_weights=lite_weights)
     auto_probs = None
     if args.start == "auto":
         auto_probs = load_auto_segmenter(args.model, device).auto_probs
@@ -34,7 +35,7 @@ def cmd_eval_interactive(args: argparse.Namespace) -> int:
     result = evaluate_interactive(refiner, samples, start=args.start, auto_probs=auto_probs, max_clicks=max_clicks, progress=progress)
     out = {
         "model": args.model,
-        "refiner": args.refiner,
+        "refiner": refiner_name,
         "data": str(args.data),
         "device": str(device),
         "seconds": round(time.time() - t0, 1),
@@ -46,5 +47,6 @@ def cmd_eval_interactive(args: argparse.Namespace) -> int:
     d = out["dice_at_clicks"]
     picks = [k for k in (0, 1, 3, 5) if k < len(d)]
     dice_txt = "  ".join(f"Dice@{k} {d[k]:.3f}" for k in picks)
-    print(f"{args.refiner} from {args.start} on {args.data}: n={out['n']} NoC@85 {out['noc85']:.2f} NoC@90 {out['noc90']:.2f}  {dice_txt}")
+    box_txt = f"  Dice after box {out['dice_after_box']:.3f}" if "dice_after_box" in out else ""
+    print(f"{refiner_name} from {args.start} on {args.data}: n={out['n']} NoC@85 {out['noc85']:.2f} NoC@90 {out['noc90']:.2f}  {dice_txt}{box_txt}")
     return 0

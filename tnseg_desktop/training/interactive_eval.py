@@ -9,6 +9,7 @@ reached.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Sequence
@@ -16,7 +17,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from tnseg_desktop.engine.refiner_base import Prompts, Refiner
-from tnseg_desktop.prompts import Click
+from tnseg_desktop.prompts import Box, Click
 from tnseg_desktop.training.clicks import next_click
 from tnseg_desktop.training.data import Sample
 from tnseg_desktop.training.metrics import dice, iou
@@ -45,19 +46,54 @@ def clicks_to_reach(ious: Sequence[float], threshold: float, max_clicks: int) ->
     return max_clicks
 
 
-def simulate_clicks(refiner: Refiner, image: np.ndarray, gt: np.ndarray, start: np.ndarray | None, max_clicks: int, sample_id: str = "") -> ClickTrace:
-    """Click, refine, measure, ``max_clicks`` times (fewer refinements once the mask is exact)."""
+BOX_CLICKS = 2  # a box counts as two clicks (its two corners), DESIGN.md section 6
+BOX_JITTER = 0.10
+
+
+def jittered_box(gt: np.ndarray, sample_id: str, amount: float = BOX_JITTER, seed: int = 0) -> Box | None:
+    """The true mask's bounding box, each side moved by a seeded random amount up to ±``amount`` of the box's size."""
+    rows, cols = np.nonzero(gt)
+    if rows.size == 0:
+        return None
+    r0, r1, c0, c1 = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    h, w = gt.shape[:2]
+    digest = hashlib.sha1(f"{seed}|{sample_id}".encode()).digest()
+    d = np.random.default_rng(int.from_bytes(digest[:8], "little")).uniform(-amount, amount, size=4)
+    bh, bw = r1 - r0, c1 - c0
+    nr0 = int(np.clip(round(r0 + d[0] * bh), 0, h - 1))
+    nc0 = int(np.clip(round(c0 + d[1] * bw), 0, w - 1))
+    nr1 = int(np.clip(round(r1 + d[2] * bh), nr0 + 1, h))
+    nc1 = int(np.clip(round(c1 + d[3] * bw), nc0 + 1, w))
+    return (nr0, nc0, nr1, nc1)
+
+
+def simulate_clicks(refiner: Refiner, image: np.ndarray, gt: np.ndarray, start: np.ndarray | None, max_clicks: int, sample_id: str = "", box: Box | None = None) -> ClickTrace:
+    """Click, refine, measure, ``max_clicks`` times (fewer refinements once the mask is exact).
+
+    With ``box`` the first interaction is that box (counted as ``BOX_CLICKS``
+    clicks: the entries for 1 and 2 clicks both hold the box's result), and
+    every later refinement keeps it among the prompts.
+    """
     gt = gt.astype(bool)
     pred = np.zeros_like(gt) if start is None else start.astype(bool)
     ious, dices = [iou(pred, gt)], [dice(pred, gt)]
     clicks: list[Click] = []
     times: list[float] = []
-    for _ in range(max_clicks):
+    budget = max_clicks
+    if box is not None:
+        t0 = time.perf_counter()
+        pred = refiner.refine(image, None, Prompts(box=box)).astype(bool)
+        times.append((time.perf_counter() - t0) * 1000.0)
+        for _ in range(min(BOX_CLICKS, max_clicks)):
+            ious.append(iou(pred, gt))
+            dices.append(dice(pred, gt))
+        budget = max(0, max_clicks - BOX_CLICKS)
+    for _ in range(budget):
         click = next_click(pred, gt)
         if click is not None:
             clicks.append(click)
             t0 = time.perf_counter()
-            pred = refiner.refine(image, pred, Prompts(clicks=list(clicks))).astype(bool)
+            pred = refiner.refine(image, pred, Prompts(clicks=list(clicks), box=box)).astype(bool)
             times.append((time.perf_counter() - t0) * 1000.0)
         # with no error left there is nothing to click: the mask stays as it is
         ious.append(iou(pred, gt))
@@ -65,11 +101,14 @@ def simulate_clicks(refiner: Refiner, image: np.ndarray, gt: np.ndarray, start: 
     return ClickTrace(sample_id, ious, dices, clicks, times)
 
 
+START_KINDS = ("empty", "auto", "box")
+
+
 def start_masks(samples: Sequence[Sample], start: str, auto_probs: Callable[[Sequence[np.ndarray]], list[np.ndarray]] | None, threshold: float = 0.5, batch_size: int = 8) -> list[np.ndarray | None]:
-    if start == "empty":
+    if start in ("empty", "box"):
         return [None] * len(samples)
     if start != "auto":
-        raise ValueError(f"start must be 'empty' or 'auto', not {start!r}")
+        raise ValueError(f"start must be one of {', '.join(START_KINDS)}, not {start!r}")
     if auto_probs is None:
         raise ValueError("starting from the automatic mask needs an automatic model")
     out: list[np.ndarray | None] = []
@@ -114,11 +153,15 @@ def evaluate_interactive(
     for i, (s, m) in enumerate(zip(samples, starts)):
         if should_stop is not None and should_stop():
             break
-        traces.append(simulate_clicks(refiner, s.image, s.mask, m, max_clicks, s.id))
+        box = jittered_box(s.mask, s.id) if start == "box" else None
+        traces.append(simulate_clicks(refiner, s.image, s.mask, m, max_clicks, s.id, box=box))
         if progress is not None:
             progress(i + 1, len(samples))
     out = summarise_traces(traces, max_clicks)
     out["start"] = start
+    if start == "box" and traces:
+        out["dice_after_box"] = float(np.mean([t.dices[min(BOX_CLICKS, len(t.dices) - 1)] for t in traces]))
+        out["box_jitter"] = BOX_JITTER
     out["per_image"] = [
         {
             "id": t.id,

@@ -252,6 +252,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     for f in ("steps", "batch", "max_rounds", "val_every", "seed", "threads"):
         ap.add_argument("--" + f.replace("_", "-"), type=int, default=getattr(FinetuneConfig, f))
     ap.add_argument("--lr", type=float, default=FinetuneConfig.lr)
+    ap.add_argument("--only-cached", action="store_true", help="train on the views already cached, computing none")
     args = ap.parse_args(list(argv) if argv is not None else None)
     cfg = FinetuneConfig(steps=args.steps, batch=args.batch, lr=args.lr, max_rounds=args.max_rounds, val_every=args.val_every, seed=args.seed, threads=args.threads)
     torch.set_num_threads(cfg.threads)
@@ -262,7 +263,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     say = lambda r: print(json.dumps(r), flush=True)  # noqa: E731
     train_paths: list[Path] = []
     for folder in args.data:
-        for paths in build_views(items_from_folder(folder), args.views, cache, model.image_encoder, sha, progress=None, cancelled=lambda: stop["flag"]):
+        for paths in build_views(items_from_folder(folder), args.views, cache, model.image_encoder, sha, cancelled=lambda: stop["flag"], compute_missing=not args.only_cached):
             train_paths += paths
     val_paths = [p[0] for p in build_views(items_from_folder(args.val), 1, cache, model.image_encoder, sha)]
     train, val = ViewSet.load(train_paths), ViewSet.load(val_paths)
