@@ -130,11 +130,15 @@ class TnsegMed(nn.Module):
         self.head = TextHead(cond, h)
 
     def condition(self, cond: torch.Tensor | None, batch: int) -> torch.Tensor:
+        """(B, cond_dim): the text embeddings given; None, or a row of zeros, selects the learned default (the nodule)."""
+        default = self.default_cond[None].expand(batch, -1)
         if cond is None:
-            return self.default_cond[None].expand(batch, -1)
+            return default
         if cond.ndim == 1:
             cond = cond[None]
-        return cond.expand(batch, -1) if cond.shape[0] == 1 else cond
+        cond = cond.to(default.dtype).expand(batch, -1) if cond.shape[0] == 1 else cond.to(default.dtype)
+        empty = (cond.abs().sum(1, keepdim=True) == 0).to(default.dtype)
+        return empty * default + (1 - empty) * cond
 
     def forward(self, embedding: torch.Tensor, image01: torch.Tensor, cond: torch.Tensor | None = None) -> torch.Tensor:
         """embedding (B, 256, 64, 64), image01 (B, 1, S, S) the encoder's input (any S) -> (B, 1, 256, 256) logits.

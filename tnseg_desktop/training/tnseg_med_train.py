@@ -166,6 +166,28 @@ def train_med(
     return ema, last
 
 
+def text_condition(encoder, p_default: float = 0.3) -> CondFn:
+    """Per sample, a random paraphrase of its target (training) or the target's canonical name (``rng`` None);
+    a share ``p_default`` of nodule samples gets a zero row, i.e. the learned no-text default."""
+    from tnseg_desktop.model.prompt_targets import NODULE, TARGET_PHRASES, TARGET_TITLES
+
+    def cond(targets: Sequence[str], rng: np.random.Generator | None) -> torch.Tensor:
+        phrases, blank = [], []
+        for t in targets:
+            if rng is None:
+                phrases.append(TARGET_TITLES[t])
+                blank.append(False)
+            else:
+                options = TARGET_PHRASES[t]
+                phrases.append(options[int(rng.integers(len(options)))])
+                blank.append(t == NODULE and bool(rng.random() < p_default))
+        vec = torch.from_numpy(encoder.encode(phrases))
+        vec[torch.tensor(blank, dtype=torch.bool)] = 0.0
+        return vec
+
+    return cond
+
+
 def save_med(net: TnsegMed, path: Path, base_sha: str, meta: dict) -> None:
     from safetensors.torch import save_file
 
@@ -184,6 +206,9 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
     ap = argparse.ArgumentParser(description="Train tnseg-med on cached LiteMedSAM views")
     ap.add_argument("--data", action="append", required=True, help="nodule training folder (repeatable)")
+    ap.add_argument("--gland", action="append", default=[], help="thyroid-gland training folder (repeatable; enables text conditioning)")
+    ap.add_argument("--gland-views", type=int, default=1)
+    ap.add_argument("--text", action="store_true", help="condition on MiniLM text embeddings of target paraphrases")
     ap.add_argument("--val", required=True)
     ap.add_argument("--views", type=int, default=4)
     ap.add_argument("--cache", default=None)
@@ -206,12 +231,27 @@ def _main(argv: Sequence[str] | None = None) -> int:
         for p in build_views(items_from_folder(folder), args.views, cache, model.image_encoder, sha, compute_missing=not args.only_cached):
             paths += p
     val_paths = [p[0] for p in build_views(items_from_folder(args.val), 1, cache, model.image_encoder, sha)]
-    train, val = MedViews.load(paths), MedViews.load(val_paths)
+    parts = [MedViews.load(paths, "nodule")]
+    for folder in args.gland:
+        gpaths = [p for ps in build_views(items_from_folder(folder), args.gland_views, cache, model.image_encoder, sha, compute_missing=not args.only_cached) for p in ps]
+        parts.append(MedViews.load(gpaths, "gland"))
+    train, val = MedViews.concat(parts), MedViews.load(val_paths, "nodule")
     del model
-    say({"train_views": len(train), "val_views": len(val)})
+    cond_fn = None
+    if args.text or args.gland:
+        from tnseg_desktop.model.text_encoder import default_text_encoder
+
+        cond_fn = text_condition(default_text_encoder())
+    say({"train_views": len(train), "val_views": len(val), "targets": sorted(set(train.target))})
     net = TnsegMed(cfg.net)
-    ema, last = train_med(net, train, val, cfg, progress=lambda r: say(r) if "val" in r or r["step"] % 50 == 0 else None, cancelled=lambda: stop["flag"])
-    save_med(ema, Path(args.out), sha, {"config": {k: v for k, v in cfg.__dict__.items()}, "views": args.views, "data": args.data, "last_val": last.get("val")})
+    ema, last = train_med(net, train, val, cfg, cond_fn=cond_fn, progress=lambda r: say(r) if "val" in r or r["step"] % 50 == 0 else None, cancelled=lambda: stop["flag"])
+    if cond_fn is not None:
+        last.setdefault("val", {})["dice_nodule_no_text"] = validate(ema, val, None, cfg.bf16)["dice"]
+        say({"no_text_val": last["val"]["dice_nodule_no_text"]})
+    meta = {"config": {k: v for k, v in cfg.__dict__.items()}, "views": args.views, "data": args.data, "gland": args.gland, "last_val": last.get("val")}
+    meta["targets"] = sorted(set(train.target)) if cond_fn is not None else ["nodule"]
+    meta["text_encoder"] = "all-minilm-l6-v2" if cond_fn is not None else None
+    save_med(ema, Path(args.out), sha, meta)
     say({"saved": args.out})
     return 0
 
