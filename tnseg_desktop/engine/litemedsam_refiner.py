@@ -44,6 +44,8 @@ def embedding_model_id(weights_sha: str, precision: str) -> str:
 class LiteMedSamRefiner(SamRefiner):
     """``Refiner`` for LiteMedSAM (stock or with the decoder fine-tuned here)."""
 
+    text_points = False  # a text prompt's map reaches LiteMedSAM as its box only (engine/text_prompt.py)
+
     def __init__(
         self,
         model: nn.Module,

@@ -134,7 +134,9 @@ def text_to_mask(
         raise NothingFound(f"Nothing on this frame matches '{phrase}' clearly enough; try another phrase or click instead.")
     if sam_refiner is None:
         return prob >= threshold
-    mask = np.asarray(sam_refiner.refine(frame, None, Prompts(clicks=prompts.clicks, box=prompts.box, text=phrase)), dtype=bool)
+    # a refiner trained with boxes and error clicks (LiteMedSAM) gets the box alone: peak points are not what it learned
+    clicks = prompts.clicks if getattr(sam_refiner, "text_points", True) else []
+    mask = np.asarray(sam_refiner.refine(frame, None, Prompts(clicks=clicks, box=prompts.box, text=phrase)), dtype=bool)
     if not mask.any():  # SAM found nothing inside its prompts: the map's own component is the better answer
         assert prompts.component is not None
         return prompts.component

@@ -52,7 +52,32 @@ def _is_clip_tnseg(name: str) -> bool:
 
 
 # architectures whose automatic mask is conditioned on a text prompt
-TEXT_PROMPT_ARCHITECTURES = ("clip-tnseg",)
+TEXT_PROMPT_ARCHITECTURES = ("clip-tnseg", "tnseg-med")
+TNSEG_MED = "tnseg-med"
+
+
+def _weights_arch(path: Path) -> str | None:
+    if path.suffix != ".safetensors" or not path.is_file():
+        return None
+    try:
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as fh:
+            return (fh.metadata() or {}).get("arch")
+    except Exception:  # unreadable: the loader that is chosen says what is wrong
+        return None
+
+
+def architecture_of(name: str) -> str:
+    """The architecture behind a registry name, a trained version or a weights file (its metadata's ``arch``)."""
+    entry = _registry_entry(name)
+    if entry is not None:
+        return entry.architecture
+    return _weights_arch(Path(name)) or str(name)
+
+
+def is_tnseg_med(name: str) -> bool:
+    return architecture_of(name).startswith(TNSEG_MED)
 
 
 def accepts_text_prompt(name: str) -> bool:
@@ -60,9 +85,7 @@ def accepts_text_prompt(name: str) -> bool:
 
     The one place that decides it: ``segment`` and ``eval`` refuse a prompt for any other model.
     """
-    entry = _registry_entry(name)
-    architecture = entry.architecture if entry is not None else str(name)
-    return architecture.startswith(TEXT_PROMPT_ARCHITECTURES)
+    return architecture_of(name).startswith(TEXT_PROMPT_ARCHITECTURES)
 
 
 def check_prompt_usable(name: str, prompt: str | None) -> None:
@@ -78,7 +101,30 @@ def load_auto_segmenter(name: str, device: torch.device, prompt: str | None = No
         from tnseg_desktop.model.clip_tnseg_predictor import load_clip_tnseg_predictor
 
         return load_clip_tnseg_predictor(device, prompt=prompt, name=name if _registry_entry(name) is not None else "clip-tnseg")
+    if is_tnseg_med(name):
+        return load_tnseg_med_segmenter(name, device, prompt)
     from tnseg_desktop.model.lite_predictor import LitePredictor
     from tnseg_desktop.model.lite_weights import load_lite
 
     return LitePredictor(load_lite(resolve_lite_weights(name), device), device, tta=tta)
+
+
+def text_condition_for(prompt: str) -> tuple[str, torch.Tensor]:
+    """(the target a phrase selects, its text embedding); an ``UnknownTarget`` sentence when it selects none."""
+    from tnseg_desktop.model.prompt_targets import TargetLookup
+    from tnseg_desktop.model.text_encoder import default_text_encoder
+
+    encoder = default_text_encoder()
+    target = TargetLookup(encoder).require(prompt)
+    return target, torch.from_numpy(encoder.encode([prompt]))
+
+
+def load_tnseg_med_segmenter(name: str, device: torch.device, prompt: str | None = None, embed=None):
+    """tnseg-med (a registry name or a weights file), conditioned on ``prompt`` when one is given."""
+    from tnseg_desktop.model.tnseg_med_predictor import load_tnseg_med
+
+    predictor = load_tnseg_med(resolve_lite_weights(name), device, embed=embed)
+    if prompt is not None:
+        _, cond = text_condition_for(prompt)
+        predictor = predictor.with_condition(cond)
+    return predictor

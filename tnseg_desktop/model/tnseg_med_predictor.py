@@ -107,6 +107,17 @@ class TnsegMedPredictor:
             out = self.net(emb, img, cond)
         return out.float()[:, 0].cpu().numpy(), hws
 
+    def prob_map(self, frame: np.ndarray, text: str) -> np.ndarray:
+        """Probability of what ``text`` names (a known target, by nearest paraphrase) at frame size.
+
+        A phrase that names no known target raises ``UnknownTarget`` (one
+        sentence saying which structures this model knows), and no map is made.
+        """
+        from tnseg_desktop.model.resolve import text_condition_for
+
+        _, cond = text_condition_for(text)
+        return self.with_condition(cond).auto_probs([frame])[0]
+
     def auto_probs(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         if not frames:
             return []
