@@ -1,4 +1,4 @@
-"""The validation gate, roll-back and hot swap of the editing session."""
+"""The validation gate and roll-back (a new version reaching the open session: tests/ui/test_retrain_panel.py)."""
 
 from __future__ import annotations
 
@@ -6,8 +6,6 @@ import numpy as np
 import pytest
 from retrain_support import SIZE, fast_settings, store_with_edits, synthetic_frame
 
-from tnseg_desktop.engine.lite_refiner import LiteRefiner
-from tnseg_desktop.engine.session import EditingSession
 from tnseg_desktop.model.lite_predictor import LitePredictor
 from tnseg_desktop.model.lite_weights import load_lite
 from tnseg_desktop.training import retrain, versions
@@ -74,29 +72,6 @@ def test_rollback_restores_the_earlier_predictions_exactly(trained):
     assert store.model_version(new_name).status == "superseded"
     versions.switch_to(store, new_name)  # and forward again
     assert store.active_model_version().name == new_name
-
-
-def test_hot_swap_changes_the_session_output_without_restart(trained):
-    store, base, new_name = trained
-    frames = _frames()
-    base_model = load_lite(base)
-    predictor = LitePredictor(base_model)
-    session = EditingSession(frames, refiner=LiteRefiner(predictor), auto_model=predictor)
-    changes = []
-    session.subscribe(lambda i, c: changes.append(c))
-    old = [session.auto_mask(i) for i in range(len(frames))]
-
-    versions.activate_in_session(store, new_name, session)
-    assert session.auto_model is not predictor and isinstance(session.refiner, LiteRefiner)
-    assert session.refiner.predictor is session.auto_model
-    assert changes  # listeners heard about the swap
-    new = [session.auto_mask(i) for i in range(len(frames))]
-    assert any(not np.array_equal(a, b) for a, b in zip(old, new))
-
-    versions.activate_in_session(store, "tiny-base", session)
-    back = [session.auto_mask(i) for i in range(len(frames))]
-    assert all(np.array_equal(a, b) for a, b in zip(old, back))
-    versions.switch_to(store, new_name)
 
 
 def test_a_changed_weights_file_is_refused(trained, tmp_path):

@@ -23,6 +23,7 @@ def panel_for(qtbot, tmp_path):
         qtbot.addWidget(panel)
         panel.show()
         made.append((panel, store))
+        qtbot.waitUntil(lambda: panel.plan is not None, timeout=10_000)  # counted on the store worker
         return panel, store
 
     yield make
@@ -107,22 +108,18 @@ def test_window_has_the_training_menu_and_docks(make_window):
     assert window.training_docks["versions"].isVisible()
 
 
-def _editing_window_with_versions(qtbot, make_window, fake_opener, tmp_path):
-    """An open cine in an editing window over a store whose active version is "tiny-base" (in-memory predictor)."""
-    from tnseg_desktop.engine.lite_refiner import LiteRefiner
-    from tnseg_desktop.model.lite_predictor import LitePredictor
+def _editing_window(qtbot, make_window, fake_opener, tmp_path, n=2):
+    """An open cine in an editing window whose models come from the real provider over a store whose
+    active version is "tiny-base" (a tiny network saved as a file)."""
     from tnseg_desktop.ui.editing_controller import attach_editing
-    from tnseg_desktop.ui.model_provider import FixedModels
-    from training.retrain_support import tiny_model
+    from tnseg_desktop.ui.model_provider import ModelProvider
 
-    store, _ = store_with_edits(tmp_path, n=2)
-    predictor = LitePredictor(tiny_model(0))
+    store, _ = store_with_edits(tmp_path, n=n)
     window = make_window(fake_opener)
-    controller = attach_editing(window, provider=FixedModels(auto=predictor, refiner=LiteRefiner(predictor)), store=store,
-                                ask_recovery=False)
+    controller = attach_editing(window, provider=ModelProvider(device="cpu", store=store), store=store, ask_recovery=False)
     _open(qtbot, window)
-    qtbot.waitUntil(lambda: controller.session is not None and controller.session.auto_model is predictor, timeout=20_000)
-    return store, predictor, window, controller
+    qtbot.waitUntil(lambda: controller.session is not None and controller.session.auto_model is not None, timeout=30_000)
+    return store, window, controller
 
 
 def _record_active_version(store, name: str) -> None:
@@ -136,29 +133,51 @@ def _record_active_version(store, name: str) -> None:
                                status="active")
 
 
-def test_a_new_version_is_hot_swapped_into_the_open_editing_session(qtbot, make_window, fake_opener, tmp_path):
+def _probs(model, frame):
+    return model.auto_probs([frame])[0]
+
+
+def test_a_version_promoted_by_the_real_worker_makes_the_open_sessions_next_mask(qtbot, make_window, fake_opener, tmp_path):
     import numpy as np
 
-    from tnseg_desktop.engine.lite_refiner import LiteRefiner
-    from tnseg_desktop.ui.retrain_panel import apply_version_to_window
+    from tnseg_desktop.engine.session import EditingSession
+    from tnseg_desktop.model.lite_predictor import LitePredictor
+    from tnseg_desktop.training import versions
 
-    store, predictor, window, controller = _editing_window_with_versions(qtbot, make_window, fake_opener, tmp_path)
-    _record_active_version(store, "tiny-base-u1")
+    store, window, controller = _editing_window(qtbot, make_window, fake_opener, tmp_path, n=24)
+    frame = controller.session.frame(0)
+    before = _probs(controller.session.auto_model, frame)
+    window.show_training_panel("retrain")
+    panel = window.training_docks["retrain"].widget()
+    qtbot.waitUntil(lambda: panel.plan is not None, timeout=10_000)
+    panel.settings, panel.plan = fast_settings(steps=30), None  # the run counts again, with these settings
 
-    assert apply_version_to_window(window, store, "tiny-base-u1")
+    with qtbot.waitSignal(controller.models_ready, timeout=WORKER_TIMEOUT_MS):
+        with qtbot.waitSignal(panel.version_promoted, timeout=WORKER_TIMEOUT_MS) as promoted:
+            assert panel.start()
+    new_name = promoted.args[0]
+    assert store.active_model_version().name == new_name
+
+    new_model = LitePredictor(versions.load_version(store, new_name))
     session = controller.session
-    assert session.auto_model is not predictor and controller.models.auto is session.auto_model
-    assert isinstance(session.refiner, LiteRefiner) and session.refiner.predictor is session.auto_model
-    frame = session.frame(0)
-    assert not np.array_equal(session.auto_model.auto_probs([frame])[0], predictor.auto_probs([frame])[0])
+    assert np.allclose(_probs(session.auto_model, frame), _probs(new_model, frame), atol=1e-6)
+    assert not np.allclose(_probs(session.auto_model, frame), before, atol=1e-6)
+    # the next automatic mask the user asks for comes from the new version
+    expected = EditingSession([frame], auto_model=new_model).auto_mask(0)
+    controller.segment_frame()
+    qtbot.waitUntil(lambda: session.mask(0) is not None and np.array_equal(session.mask(0), expected), timeout=20_000)
+    qtbot.waitUntil(lambda: window.statusBar().currentMessage() == f"Now using model {new_name}.", timeout=10_000)
+    assert controller.model_panel.version_label.text() == new_name
 
 
 def test_the_model_panel_names_the_version_in_use_and_follows_a_switch(qtbot, make_window, fake_opener, tmp_path):
-    store, predictor, window, controller = _editing_window_with_versions(qtbot, make_window, fake_opener, tmp_path)
-    assert controller.model_panel.version_label.text() == "tiny-base"
+    store, window, controller = _editing_window(qtbot, make_window, fake_opener, tmp_path)
+    qtbot.waitUntil(lambda: controller.model_panel.version_label.text() == "tiny-base", timeout=10_000)
+    before = controller.session.auto_model
     _record_active_version(store, "tiny-base-u1")
     window.show_training_panel("versions")
-    window.training_docks["versions"].widget().version_activated.emit("tiny-base-u1")
+    with qtbot.waitSignal(controller.models_ready, timeout=30_000):
+        window.training_docks["versions"].widget().version_activated.emit("tiny-base-u1")
     assert controller.model_panel.version_label.text() == "tiny-base-u1"
     assert window.statusBar().currentMessage() == "Now using model tiny-base-u1."
-    assert controller.session.auto_model is not predictor
+    assert controller.session.auto_model is not before

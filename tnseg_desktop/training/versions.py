@@ -1,4 +1,4 @@
-"""Which tnseg-lite weights are in use: the store's active model version, switching and rolling back, hot swap.
+"""Which tnseg-lite weights are in use: the store's active model version, switching and rolling back.
 
 The store keeps every version (name, file, sha256, parent, metrics, data
 counts, time, status). Before any version is trained the shipped tnseg-lite
@@ -88,30 +88,3 @@ def load_version(store: AnnotationStore, name: str, device: torch.device | str =
 
     return load_lite(weights_of(store.model_version(name)), device)
 
-
-def hot_swap(session: Any, model: Any, device: torch.device | str = "cpu") -> Any:
-    """Point an EditingSession at new tnseg-lite weights; returns the new predictor.
-
-    The session drops in-flight results of the old model and invalidates the
-    old refiner. Only tnseg-lite roles are replaced: a CLIP-TNseg automatic
-    model or a SAM refiner the user chose stays.
-    """
-    from tnseg_desktop.engine.lite_refiner import LiteRefiner
-    from tnseg_desktop.model.lite_predictor import LitePredictor
-
-    predictor = LitePredictor(model, device)
-    lite = (LitePredictor, LiteRefiner)
-    if session.auto_model is None or isinstance(session.auto_model, lite):
-        session.set_auto_model(predictor)
-    if session.refiner is None or isinstance(session.refiner, LiteRefiner):
-        session.set_refiner(LiteRefiner(predictor))
-    return predictor
-
-
-def activate_in_session(store: AnnotationStore, name: str, session: Any, device: torch.device | str = "cpu") -> ModelVersion:
-    """Switch the store's active version and hot-swap the session to it."""
-    model = load_version(store, name, device)
-    version = switch_to(store, name)
-    if session is not None:
-        hot_swap(session, model, device)
-    return version

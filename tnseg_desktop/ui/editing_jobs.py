@@ -18,6 +18,14 @@ def _leave_a_core_for_the_window() -> None:
     torch.set_num_threads(threads_leaving_a_core())
 
 
+def _active_version_name(store: Any) -> str | None:
+    try:
+        version = store.active_model_version() if store is not None else None
+    except Exception:  # a store that cannot be read only loses the version label
+        return None
+    return version.name if version is not None else None
+
+
 def nearest_first(n: int, current: int) -> list[int]:
     return sorted(range(n), key=lambda i: (abs(i - current), i < current))
 
@@ -27,24 +35,29 @@ class ModelJobs:
     network passes on the ``model`` worker and long jobs (segment all, propagate) on the ``batch`` worker."""
 
     def load_models(self, auto: str | None = None, refiner: str | None = None) -> Job:
-        """Load (or switch) models in the background; the banner and panel follow."""
-        provider = self.provider
-        auto = auto or self.models.auto_name
-        refiner = refiner or self.models.refiner_name
+        """Load (or switch) models in the background; the banner and panel follow.
 
-        def work(job: Job) -> tuple[LoadedModels, list, list[str], list[str]]:
+        This is also how a new or rolled-back model version reaches the open session: the provider decides
+        which model plays each role, keeping the models other than tnseg-lite that are already loaded.
+        """
+        provider, current, store = self.provider, self.models, getattr(self, "store", None)
+        auto = auto or current.auto_name
+        refiner = refiner or current.refiner_name
+
+        def work(job: Job) -> tuple[LoadedModels, list, list[str], list[str], str | None]:
             _leave_a_core_for_the_window()
-            return provider.load(auto, refiner), provider.missing(), provider.auto_names(), provider.refiner_names()
+            return (provider.load(auto, refiner, reuse=current), provider.missing(), provider.auto_names(),
+                    provider.refiner_names(), _active_version_name(store))
 
         self.model_panel.set_device("loading models…")
         return self.model_worker.submit(work, self._models_loaded, self._job_failed, name="load models")
 
     def _models_loaded(self, result) -> None:
-        loaded, missing, autos, refiners = result
+        loaded, missing, autos, refiners, version = result
         self.models = loaded
         self.model_panel.set_models(autos, loaded.auto_name, refiners, loaded.refiner_name)
         self.model_panel.set_device(loaded.device_text)
-        self.model_panel.set_version(None if loaded.version_unusable else self._active_version_name())
+        self.model_panel.set_version(None if loaded.version_unusable else version)
         self.window.device_label.setText(f"Compute: {loaded.device_text}")
         self.banner.set_missing(missing)
         self.text_field.edit.setPlaceholderText(
@@ -54,14 +67,6 @@ class ModelJobs:
         if self.session is not None:
             self._install_models(self.session)
         self.models_ready.emit()
-
-    def _active_version_name(self) -> str | None:
-        store = getattr(self, "store", None)
-        try:
-            version = store.active_model_version() if store is not None else None
-        except Exception:  # a store that cannot be read only loses this label
-            return None
-        return version.name if version is not None else None
 
     def _install_models(self, session: EditingSession) -> None:
         session.set_auto_model(self.models.auto)

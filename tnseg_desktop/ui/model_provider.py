@@ -100,15 +100,22 @@ class ModelProvider:
             log.warning("refiners unavailable: %s", exc)
             return []
 
-    def load(self, auto_name: str | None, refiner_name: str | None) -> LoadedModels:
-        """Load the chosen models (slow: call off the GUI thread). Missing ones stay None."""
+    def load(self, auto_name: str | None, refiner_name: str | None, reuse: LoadedModels | None = None) -> LoadedModels:
+        """Load the chosen models (slow: call off the GUI thread). Missing ones stay None.
+
+        The one place that decides which model plays each role: tnseg-lite, as automatic model or refiner,
+        is the store's active version, read anew on every call (so a promoted or rolled-back version takes
+        over here); any other model already loaded in ``reuse`` under the same name is kept as it is.
+        """
         from tnseg_desktop.model.device import choose_device, describe_device
 
         device = choose_device(self.device)
         out = LoadedModels(device_text=describe_device(device), problems=[])
         names = self.refiner_names()
         refiner_name = refiner_name or (names[0] if names else None)
-        if refiner_name:
+        if refiner_name and refiner_name != LITE and reuse is not None and reuse.refiner_name == refiner_name:
+            out.refiner, out.refiner_name = reuse.refiner, refiner_name
+        elif refiner_name:
             try:
                 from tnseg_desktop.engine.refiner_choice import make_refiner
 
@@ -120,6 +127,8 @@ class ModelProvider:
         if auto_name:
             if auto_name == LITE and out.refiner_name == LITE and hasattr(out.refiner, "auto_probs"):
                 out.auto, out.auto_name = out.refiner, LITE  # one network serves both roles
+            elif auto_name != LITE and reuse is not None and reuse.auto_name == auto_name and reuse.auto is not None:
+                out.auto, out.auto_name = reuse.auto, auto_name
             else:
                 try:
                     from tnseg_desktop.model.resolve import load_auto_segmenter
@@ -131,7 +140,9 @@ class ModelProvider:
         if self.lite_problem is not None and LITE in (out.auto_name, out.refiner_name):
             out.problems.insert(0, self.lite_problem)
             out.version_unusable = True
-        if self._status("clip-tnseg") == "installed":
+        if reuse is not None and reuse.clip is not None:
+            out.clip = reuse.clip
+        elif self._status("clip-tnseg") == "installed":
             try:
                 from tnseg_desktop.engine.text_prompt import load_clip_predictor
 
@@ -160,5 +171,5 @@ class FixedModels:
     def refiner_names(self) -> list[str]:
         return [self._loaded.refiner_name] if self._loaded.refiner_name else []
 
-    def load(self, auto_name: str | None, refiner_name: str | None) -> LoadedModels:
+    def load(self, auto_name: str | None, refiner_name: str | None, reuse: LoadedModels | None = None) -> LoadedModels:
         return self._loaded

@@ -2,20 +2,25 @@
 
 The worker runs as a separate OS process under QProcess; its JSON lines arrive
 through the event loop, so the window stays fully usable while it trains. A
-crash of the worker is reported here and nowhere else.
+crash of the worker is reported here and nowhere else. Everything that reads
+or writes the store (counting the new frames, which hashes the weights in use;
+recording the run and its result) runs on a store worker thread, never on the
+GUI thread; only the final record at quit waits for it.
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Callable
 
 from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
 
 from tnseg_desktop.store import AnnotationStore, TrainingRun
-from tnseg_desktop.training import retrain, versions
+from tnseg_desktop.training import retrain
 from tnseg_desktop.training.job import Job
+from tnseg_desktop.ui.background import Worker
 from tnseg_desktop.ui.messages import user_message
 
 log = logging.getLogger(__name__)
@@ -73,9 +78,14 @@ class RetrainPanel(QWidget):
     version_promoted = Signal(str)
 
     def __init__(self, store: AnnotationStore | Callable[[], AnnotationStore], settings: retrain.RetrainSettings | None = None,
-                 extra_env: dict[str, str] | None = None, parent: QWidget | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, parent: QWidget | None = None, worker: Worker | None = None) -> None:
         super().__init__(parent)
         self._store_source = store
+        # the editing window's store worker when there is one, so that store writes keep one order
+        self._own_worker = worker is None
+        self.worker = worker if worker is not None else Worker("retrain-store", self)
+        self._state = "idle"  # "starting" (run being recorded), "running" (process), "finishing" (result being recorded)
+        self._planning = False
         self.settings = settings or retrain.RetrainSettings()
         self.extra_env = dict(extra_env or {})
         self.process: QProcess | None = None
@@ -126,7 +136,8 @@ class RetrainPanel(QWidget):
         return self._store_source if isinstance(self._store_source, AnnotationStore) else self._store_source()
 
     def is_running(self) -> bool:
-        return self.process is not None
+        """A run is being started, trained or recorded."""
+        return self._state != "idle"
 
     def _set_running(self, running: bool) -> None:
         self.progress.setVisible(running)
@@ -136,34 +147,72 @@ class RetrainPanel(QWidget):
             self.button.setEnabled(False)
 
     def refresh(self) -> None:
-        """Re-count the new accepted frames; the button is enabled only when a run can start."""
-        if self.is_running() or (self.plan is not None and not self.isVisible()):
+        """Re-count the new accepted frames on the store worker; the button is enabled only when a run can start."""
+        if self.is_running() or self._planning or (self.plan is not None and not self.isVisible()):
             return
-        try:
-            self.plan = retrain.plan_retrain(self.store, self.settings)
-            text, ready = describe_plan(self.plan), self.plan.ready
-        except Exception as exc:  # a locked store must not break the panel
-            text, ready = user_message(exc, "The accepted frames could not be counted"), False
+        self._planning = True
+
+        def planned(plan: retrain.RetrainPlan) -> None:
+            self._planning = False
+            self.plan = plan
+            self._show_plan(describe_plan(plan), plan.ready)
+
+        def failed(exc: BaseException) -> None:  # a locked store must not break the panel
+            self._planning = False
+            self._show_plan(user_message(exc, "The accepted frames could not be counted"), False)
+
+        self.worker.submit(lambda job: retrain.plan_retrain(self.store, self.settings), planned, failed, name="count new frames")
+
+    def _show_plan(self, text: str, ready: bool) -> None:
+        if self.is_running():
+            return
         self.summary.setText(text)
         self.button.setEnabled(ready)
         self.button.setToolTip("" if ready else text)
 
     # --- running ---------------------------------------------------------------------
     def start(self) -> bool:
-        """Start the worker on the accepted frames; False (with the reason shown) when it cannot start."""
+        """Start a run: the plan and the run's record are made on the store worker, then the worker process starts.
+
+        False (with the reason shown) when a run is going or the last count says one cannot start; a reason
+        found on the store worker (the frames changed, the store is locked) is shown when it comes back.
+        """
         if self.is_running():
             return False
-        try:
+        if self.plan is not None and not self.plan.ready:
+            self.summary.setText(self.plan.reason)
+            return False
+        self._state = "starting"
+        self._events, self._buffer, self._cancel_requested = [], b"", False
+        self.progress.setValue(0)
+        self.status.setText("Starting the training process…")
+        self.comparison.setText("")
+        self._set_running(True)
+
+        def prepare(job: Any) -> tuple[retrain.RetrainPlan, tuple[TrainingRun, Job, Any] | None]:
             store = self.store
             plan = retrain.plan_retrain(store, self.settings)
-            if not plan.ready:
-                self.summary.setText(plan.reason)
-                return False
-            self._run, self._job, self._job_path = retrain.start_run(store, plan, self.settings)
-        except Exception as exc:
-            self.status.setText(user_message(exc, "Retraining could not start"))
-            return False
-        self._events, self._buffer, self._cancel_requested = [], b"", False
+            return plan, (retrain.start_run(store, plan, self.settings) if plan.ready else None)
+
+        self.worker.submit(prepare, self._launch, self._start_failed, name="start retraining")
+        return True
+
+    def _start_failed(self, exc: BaseException) -> None:
+        self._state = "idle"
+        self._set_running(False)
+        self.status.setText(user_message(exc, "Retraining could not start"))
+        self.button.setEnabled(self.plan is not None and self.plan.ready)
+
+    def _launch(self, prepared: tuple[retrain.RetrainPlan, tuple[TrainingRun, Job, Any] | None]) -> None:
+        plan, started = prepared
+        self.plan = plan
+        if started is None:
+            self._state = "idle"
+            self._set_running(False)
+            self.status.setText("")
+            self._show_plan(plan.reason, False)
+            return
+        self._run, self._job, self._job_path = started
         proc = QProcess(self)
         env = QProcessEnvironment.systemEnvironment()
         for k, v in self.extra_env.items():
@@ -174,24 +223,26 @@ class RetrainPanel(QWidget):
         proc.finished.connect(self._on_finished)
         proc.errorOccurred.connect(self._on_process_error)
         self.process = proc
-        self.progress.setValue(0)
-        self.status.setText("Starting the training process…")
-        self.comparison.setText("")
-        self._set_running(True)
+        self._state = "running"
         cmd = retrain.worker_command(self._job_path)
         proc.start(cmd[0], cmd[1:])
         self.started.emit(self._job.output_name)
-        return True
+        if self._cancel_requested:  # Cancel was pressed while the run was being recorded
+            self._stop_process()
 
     def cancel(self) -> None:
         """SIGTERM: the worker stops at the next step and writes nothing."""
-        if self.process is None:
+        if self._state not in ("starting", "running"):
             return
         self._cancel_requested = True
         self.cancel_button.setEnabled(False)
         self.status.setText("Cancelling…")
-        retrain.request_stop(self._job_path, self.process.terminate)
+        if self.process is not None:
+            self._stop_process()
+
+    def _stop_process(self) -> None:
         proc = self.process
+        retrain.request_stop(self._job_path, proc.terminate)
         QTimer.singleShot(KILL_AFTER_MS, lambda: proc.kill() if self.process is proc else None)
 
     def _read_output(self) -> None:
@@ -208,10 +259,10 @@ class RetrainPanel(QWidget):
         self._events.append(event)
         kind = event.get("event")
         if kind == "start" and self._run is not None:
-            try:
-                retrain.note_worker_started(self.store, self._run, event)
-            except Exception as exc:  # the run still finishes; only its lock is held by this app's pid alone
-                log.warning("recording the worker's pid failed: %s", exc)
+            run = self._run
+            # the run still finishes when this fails; only its lock is then held by this app's pid alone
+            self.worker.submit(lambda job: retrain.note_worker_started(self.store, run, event), None,
+                               lambda exc: log.warning("recording the worker's pid failed: %s", exc), name="note worker pid")
         if kind in ("step", "val"):
             elapsed, eta = event.get("elapsed_s"), event.get("eta_s")
             if elapsed is not None and eta is not None and elapsed + eta > 0:
@@ -235,86 +286,72 @@ class RetrainPanel(QWidget):
         crashed = exit_status == QProcess.ExitStatus.CrashExit
         self._complete(-1 if crashed and exit_code == 0 else exit_code)
 
-    def _complete(self, exit_code: int) -> None:
+    def _complete(self, exit_code: int, wait: bool = False) -> None:
+        """Record the finished worker's result on the store worker (``wait``: here and now, at quit)."""
         proc, self.process = self.process, None
         if proc is None or self._run is None or self._job is None:
             return
+        proc.deleteLater()
         tail = self._buffer
         if tail.strip():
             event = retrain.parse_line(tail)
             if event is not None:
                 self._events.append(event)
         outcome = retrain.WorkerOutcome(exit_code, list(self._events))
-        try:
-            result = retrain.finish_run(self.store, self._run, self._job, outcome, self._cancel_requested, self.settings)
-        except Exception as exc:
-            log.warning("recording the training run failed: %s", exc)
-            self.status.setText(user_message(exc, "The training result could not be recorded"))
-            self._set_running(False)
-            self.finished.emit("failed", self.status.text())
+        run, job, cancelled = self._run, self._job, self._cancel_requested
+        self._state = "finishing"
+
+        def record(_job: Any) -> retrain.RetrainResult:
+            return retrain.finish_run(self.store, run, job, outcome, cancelled, self.settings)
+
+        if not wait:
+            self.worker.submit(record, self._recorded, self._record_failed, name="record training run")
             return
-        finally:
-            proc.deleteLater()
+        try:
+            result = record(None)
+        except Exception as exc:
+            self._record_failed(exc)
+            return
+        self._recorded(result)
+
+    def _record_failed(self, exc: BaseException) -> None:
+        log.warning("recording the training run failed: %s", exc)
+        self._state = "idle"
+        self.status.setText(user_message(exc, "The training result could not be recorded"))
+        self._set_running(False)
+        self.finished.emit("failed", self.status.text())
+
+    def _recorded(self, result: retrain.RetrainResult) -> None:
+        self._state = "idle"
         self.last_result = result
         self._set_running(False)
         self.status.setText({"promoted": "Finished: the new model is in use.", "rejected": "Finished: the new model was not better.",
                              "cancelled": "Cancelled.", "failed": "Training failed."}[result.status])
         self.comparison.setText(describe_result(result))
+        if result.status in ("failed", "cancelled") and self.plan is not None:
+            self._show_plan(describe_plan(self.plan), self.plan.ready)  # nothing was used up: the count stands
         self.refresh()
         if result.status == "promoted" and result.version is not None:
             self.version_promoted.emit(result.version.name)
         self.finished.emit(result.status, result.message)
 
     def shutdown(self, wait_ms: int = 5000) -> None:
-        """On quit: cancel a running worker and record the run as cancelled."""
+        """On quit: cancel a running worker and record the run as cancelled (waiting for that record)."""
         self._refresh_timer.stop()
         proc = self.process
-        if proc is None:
-            return
-        self._cancel_requested = True
-        retrain.request_stop(self._job_path, proc.terminate)
-        if not proc.waitForFinished(wait_ms):
-            proc.kill()
-            proc.waitForFinished(2000)
-        if self.process is proc:
-            self._complete(proc.exitCode())
+        if proc is not None:
+            self._cancel_requested = True
+            retrain.request_stop(self._job_path, proc.terminate)
+            if not proc.waitForFinished(wait_ms):
+                proc.kill()
+                proc.waitForFinished(2000)
+            if self.process is proc:
+                self._complete(proc.exitCode(), wait=True)
+        if self._own_worker:
+            self.worker.stop()
 
 
-# --- the window hook: a Training menu, the two panels as docks, hot swap on a new version ---------------
-
-
-def _model_device(models: Any) -> Any:
-    for obj in (getattr(models, "auto", None), getattr(models, "refiner", None)):
-        dev = getattr(obj, "device", None) or getattr(getattr(obj, "predictor", None), "device", None)
-        if dev is not None:
-            return dev
-    return "cpu"
-
-
-def apply_version_to_window(window: Any, store: AnnotationStore, name: str) -> bool:
-    """Hot-swap the window's editing session (and the models its next cine gets) to version ``name``."""
-    controller = getattr(window, "editing", None)
-    if controller is None:
-        return False
-    from tnseg_desktop.engine.lite_refiner import LiteRefiner
-    from tnseg_desktop.model.lite_predictor import LitePredictor
-
-    models = controller.models
-    device = _model_device(models)
-    model = versions.load_version(store, name, device)
-    lite = (LitePredictor, LiteRefiner)
-    if controller.session is not None:
-        predictor = versions.hot_swap(controller.session, model, device)
-        refiner = controller.session.refiner
-    else:
-        predictor = LitePredictor(model, device)
-        refiner = LiteRefiner(predictor)
-    # the next cine opened gets the same models
-    if models.auto is None or isinstance(models.auto, lite):
-        models.auto = predictor
-    if models.refiner is None or isinstance(models.refiner, LiteRefiner):
-        models.refiner = refiner if isinstance(refiner, LiteRefiner) else LiteRefiner(predictor)
-    return True
+# --- the window hook: a Training menu, the two panels as docks, the new version reloaded -----------------
 
 
 def install_training_ui(window: Any) -> None:
@@ -325,33 +362,45 @@ def install_training_ui(window: Any) -> None:
     from tnseg_desktop.ui.model_versions_panel import ModelVersionsPanel
 
     own: dict[str, AnnotationStore] = {}
+    own_lock = threading.Lock()  # the retraining panel asks from its store worker, the versions panel from the GUI
 
     def store() -> AnnotationStore:
         shared = getattr(getattr(window, "editing", None), "store", None)
         if shared is not None:
             return shared
-        if "store" not in own:
-            own["store"] = AnnotationStore()
-        return own["store"]
+        with own_lock:
+            if "store" not in own:
+                own["store"] = AnnotationStore()
+            return own["store"]
 
     docks: dict[str, QDockWidget] = {}
 
-    def on_version(name: str) -> None:
-        try:
-            apply_version_to_window(window, store(), name)
-            window.statusBar().showMessage(f"Now using model {name}.", 8000)
-            controller = getattr(window, "editing", None)
-            if controller is not None:
-                controller.model_panel.set_version(name)
-        except Exception as exc:
-            window.statusBar().showMessage(user_message(exc, "The new model could not be loaded"), 8000)
+    def versions_changed() -> None:
         if "versions" in docks:
             docks["versions"].widget().refresh()
+
+    def on_version(name: str) -> None:
+        """A version was promoted or chosen: the editing controller reloads its models, which picks it up."""
+        controller = getattr(window, "editing", None)
+        if controller is None:  # a viewer without editing has no model to swap
+            window.statusBar().showMessage(f"Now using model {name}.", 8000)
+            versions_changed()
+            return
+        window.statusBar().showMessage(f"Loading model {name}…", 8000)
+
+        def loaded() -> None:
+            controller.models_ready.disconnect(loaded)
+            if not controller.models.version_unusable:  # otherwise the controller has said what is wrong
+                window.statusBar().showMessage(f"Now using model {name}.", 8000)
+            versions_changed()
+
+        controller.models_ready.connect(loaded)
+        controller.load_models()
 
     def dock(key: str) -> QDockWidget:
         if key not in docks:
             if key == "retrain":
-                panel: QWidget = RetrainPanel(store)
+                panel: QWidget = RetrainPanel(store, worker=getattr(getattr(window, "editing", None), "store_worker", None))
                 panel.version_promoted.connect(on_version)
                 app = QApplication.instance()
                 if app is not None:
