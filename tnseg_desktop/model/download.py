@@ -16,8 +16,9 @@ import urllib.request
 from pathlib import Path
 from typing import Callable
 
+from tnseg_desktop.file_hash import CHUNK
 from tnseg_desktop.model import registry
-from tnseg_desktop.model.safe_load import CHUNK, WeightsFileError, load_state_dict
+from tnseg_desktop.model.safe_load import WeightsFileError, load_state_dict
 from tnseg_desktop.paths import user_models_dir
 
 Progress = Callable[[int, int | None], None]
