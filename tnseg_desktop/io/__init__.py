@@ -1,4 +1,8 @@
-"""io layer: loading DICOM cines and images (see DESIGN.md section 1).
+"""io layer: loading DICOM cines and images, and pure file formats (see DESIGN.md section 1).
+
+Mask PNGs (export_png: the one mask PNG encoder), DICOM SEG (seg_writer) and
+de-identification (deid) live here; io imports neither the store nor torch
+(tests/test_layering.py checks), so exporters that read the store are in store/.
 
 `open_source(path)` returns a `Cine` whose frames decode lazily; errors are
 `tnseg_desktop.io.errors.LoadError` subclasses.

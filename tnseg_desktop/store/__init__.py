@@ -1,4 +1,5 @@
-"""store layer (see DESIGN.md section 1): the annotation store, autosave and recovery.
+"""store layer (see DESIGN.md section 1): the annotation store, autosave and recovery, and the exporters
+that read it (training_export: the de-identified training-set folder; export_measurements: the CSV).
 
 Public API::
 
