@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+from tnseg_desktop.atomic_write import atomic_write_text, replace_durably
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.file_hash import CHUNK, sha256_of
 from tnseg_desktop.model.safe_load import WeightsFileError, load_state_dict
@@ -111,16 +112,7 @@ def _read_json(path: Path, default: Any) -> Any:
 
 
 def _write_json_atomic(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2)
-            fh.write("\n")
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    atomic_write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def known_entries() -> dict[str, ModelEntry]:
@@ -347,7 +339,7 @@ def _match_by_hash(digest: str, entries: Iterable[ModelEntry]) -> ModelEntry | N
 def install_verified(tmp: Path, e: ModelEntry, digest: str, size: int, origin: str) -> Path:
     """Move an already-copied temp file into place and record it (used by import and download)."""
     final = user_models_dir() / e.file
-    os.replace(tmp, final)
+    replace_durably(tmp, final)  # the copy was fsynced while it was hashed
     manifest = _manifest()
     manifest[e.name] = {
         "file": e.file,
