@@ -20,6 +20,7 @@ LITE = "tnseg-lite"
 LITEMEDSAM = "litemedsam"
 LITEMEDSAM_THYROID = "litemedsam-thyroid"
 LITEMEDSAM_NAMES = (LITEMEDSAM_THYROID, LITEMEDSAM)
+HYBRID = "litemedsam+tnseg-lite"  # boxes by litemedsam-thyroid (or stock), clicks by tnseg-lite on that mask
 # best first: litemedsam-thyroid gives the fewest clicks on ddti/val (figures in models/README.md);
 # stock LiteMedSAM was trained with boxes only (a lone click gives an empty mask), so it ranks last
 RANKING = (LITEMEDSAM_THYROID, "sam-vit-h", "sam-vit-l", "sam-vit-b", "mobilesam", LITE, LITEMEDSAM)
@@ -64,6 +65,8 @@ def available_refiners(lite_weights: str = LITE) -> list[str]:
         names.discard(LITEMEDSAM_THYROID)  # its decoder needs the stock encoder
     if _lite_available(lite_weights):
         names.add(LITE)
+        if names & set(LITEMEDSAM_NAMES):
+            names.add(HYBRID)
     ranked = [n for n in RANKING if n in names]
     return ranked + sorted(names - set(ranked))
 
@@ -90,6 +93,11 @@ def make_refiner(name: str, device: torch.device | str = "cpu", lite_weights: st
 
         path = resolve_lite_weights(lite_weights if name == LITE else name)
         return LiteRefiner(LitePredictor(load_lite(path, device), device))
+    if name == HYBRID:
+        from tnseg_desktop.engine.hybrid_refiner import HybridRefiner
+
+        sam = LITEMEDSAM_THYROID if LITEMEDSAM_THYROID in available_refiners(lite_weights) else LITEMEDSAM
+        return HybridRefiner(make_refiner(sam, device, lite_weights), make_refiner(LITE, device, lite_weights), name=HYBRID)
     if name in LITEMEDSAM_NAMES:
         from tnseg_desktop.engine.litemedsam_refiner import make_litemedsam_refiner
 
