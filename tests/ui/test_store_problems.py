@@ -58,7 +58,8 @@ def test_a_store_damaged_past_the_check_at_open_still_lets_the_window_start(make
         assert check.problem is None  # quick_check passes: only using it shows the damage
 
     window, ctl = _window(make_window)
-    assert ctl.store is None and ctl.store_banner.isVisible()
+    # found when the session starts, on the store thread
+    qtbot.waitUntil(lambda: ctl.store is None and ctl.store_banner.isVisible(), timeout=5000)
     assert "sessions" in ctl.store_banner.label.text()
     window.open_path("/data/loop.dcm")
     qtbot.waitUntil(lambda: window.displayed_index == 0, timeout=5000)

@@ -93,32 +93,44 @@ class StorePersistence:
         clicks = [{"x": c.col, "y": c.row, "positive": c.positive} for c in prompts.clicks]
         return EditInfo(tool=tool, prompt=prompts.text, clicks=clicks, model_name=model)
 
-    def _start_store_session(self, ask: bool) -> None:
-        try:
-            info = self.store.recover()
-            self.store.start_session()
-        except Exception as exc:  # a store damaged in a way the check at open did not see: viewing goes on
-            self._store_unusable(exc)
-            return
-        if info is None:
-            return
-        if not ask:
-            self.store.finish_recovery(info, restore=True)
-            return
+    def _start_store_session(self, ask: bool) -> Job:
+        """Recover what a crashed session left and start this one, on the store thread (queued before any
+        other store job of this controller); the question whether to restore the drafts is asked here."""
+        store = self.store
 
-        def offer() -> None:
+        def begin(job: Job):
+            info = store.recover()
+            store.start_session()
+            if info is not None and not ask:
+                store.finish_recovery(info, restore=True)
+                return None
+            return info
+
+        def failed(exc: BaseException) -> None:  # damaged in a way the check at open did not see: viewing goes on
+            if store is self.store:
+                self._store_unusable(exc)
+
+        def begun(info) -> None:
+            if info is not None and store is self.store:
+                QTimer.singleShot(0, lambda: offer(info))
+
+        def offer(info) -> None:
             from tnseg_desktop.ui.recovery_dialog import ask_restore
 
             restore = ask_restore(info, self.window)
-            self.store.finish_recovery(info, restore=restore)
-            if restore and info.studies and self.window.cine is None:
-                import os
 
-                path = info.studies[0].source_path
-                if os.path.exists(path):
-                    self.window.open_path(path)
+            def finished(_result) -> None:
+                if restore and info.studies and self.window.cine is None:
+                    import os
 
-        QTimer.singleShot(0, offer)
+                    path = info.studies[0].source_path
+                    if os.path.exists(path):
+                        self.window.open_path(path)
+
+            self.store_worker.submit(lambda job: store.finish_recovery(info, restore=restore), finished, self._job_failed,
+                                     name="finish recovery")
+
+        return self.store_worker.submit(begin, begun, failed, name="start store session")
 
     # --- a store that cannot be used ----------------------------------------------------------
     def show_store_problem(self, problem: str, backup) -> None:
