@@ -90,6 +90,7 @@ def test_retrain_promotes_and_the_versions_panel_rolls_back(qtbot, panel_for):
 
     versions_panel = ModelVersionsPanel(store)
     qtbot.addWidget(versions_panel)
+    qtbot.waitUntil(lambda: len(versions_panel.versions) == 2, timeout=10_000)  # listed on the store worker
     assert [v.name for v in versions_panel.versions] == [new_name, "tiny-base"]
     assert versions_panel.table.item(0, 1).text() == "active"
     versions_panel.select("tiny-base")

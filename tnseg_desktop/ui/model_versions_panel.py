@@ -1,4 +1,8 @@
-"""The model versions panel: every trained version with its metrics, parent, data and time; switch or roll back."""
+"""The model versions panel: every trained version with its metrics, parent, data and time; switch or roll back.
+
+Listing the versions and switching (which checks the version's weights file
+against its sha256) run on a store worker thread, never on the GUI thread.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,7 @@ from PySide6.QtWidgets import QAbstractItemView, QHBoxLayout, QLabel, QPushButto
 
 from tnseg_desktop.store import AnnotationStore, ModelVersion
 from tnseg_desktop.training import versions
+from tnseg_desktop.ui.background import Worker
 from tnseg_desktop.ui.messages import user_message
 
 log = logging.getLogger(__name__)
@@ -40,9 +45,11 @@ class ModelVersionsPanel(QWidget):
 
     version_activated = Signal(str)
 
-    def __init__(self, store: AnnotationStore | Callable[[], AnnotationStore], parent: QWidget | None = None) -> None:
+    def __init__(self, store: AnnotationStore | Callable[[], AnnotationStore], parent: QWidget | None = None,
+                 worker: Worker | None = None) -> None:
         super().__init__(parent)
         self._store_source = store
+        self.worker = worker if worker is not None else Worker("versions-store", self)
         self.versions: list[ModelVersion] = []
         self.table = QTableWidget(0, len(COLUMNS))
         self.table.setHorizontalHeaderLabels(COLUMNS)
@@ -73,11 +80,15 @@ class ModelVersionsPanel(QWidget):
         return self._store_source if isinstance(self._store_source, AnnotationStore) else self._store_source()
 
     def refresh(self) -> None:
-        try:
-            self.versions = list(reversed(self.store.list_model_versions()))  # newest first
-        except Exception as exc:
+        """List the versions again (on the store worker)."""
+        def failed(exc: BaseException) -> None:
             self.message.setText(user_message(exc, "The model versions could not be listed"))
-            self.versions = []
+            self._show([])
+
+        self.worker.submit(lambda job: self.store.list_model_versions(), self._show, failed, name="list model versions")
+
+    def _show(self, listed: list[ModelVersion]) -> None:
+        self.versions = list(reversed(listed))  # newest first
         self.table.setRowCount(len(self.versions))
         for r, v in enumerate(self.versions):
             for c, text in enumerate(version_cells(v)):
@@ -116,14 +127,22 @@ class ModelVersionsPanel(QWidget):
         return self.activate(v.name)
 
     def activate(self, name: str) -> bool:
-        """Make ``name`` the model in use; the window hot-swaps the editing session on ``version_activated``."""
-        try:
+        """Make ``name`` the model in use, on the store worker; ``version_activated`` follows, and the window
+        then reloads the editing session's models."""
+        def switch(job) -> list[ModelVersion]:
             versions.switch_to(self.store, name)
-        except Exception as exc:
+            return self.store.list_model_versions()
+
+        def switched(listed: list[ModelVersion]) -> None:
+            self._show(listed)
+            self.message.setText(f"{name} is now the model in use.")
+            self.select(name)
+            self.version_activated.emit(name)
+
+        def failed(exc: BaseException) -> None:
             self.message.setText(user_message(exc, "The version could not be switched to"))
-            return False
-        self.message.setText(f"{name} is now the model in use.")
-        self.refresh()
-        self.select(name)
-        self.version_activated.emit(name)
+            self._update_buttons()
+
+        self.use_button.setEnabled(False)
+        self.worker.submit(switch, switched, failed, name="switch model version")
         return True

@@ -361,7 +361,7 @@ def install_training_ui(window: Any) -> None:
 
     from tnseg_desktop.ui.model_versions_panel import ModelVersionsPanel
 
-    own: dict[str, AnnotationStore] = {}
+    own: dict[str, Any] = {}  # a store and a store worker made here when the window has no editing controller
     own_lock = threading.Lock()  # the retraining panel asks from its store worker, the versions panel from the GUI
 
     def store() -> AnnotationStore:
@@ -372,6 +372,15 @@ def install_training_ui(window: Any) -> None:
             if "store" not in own:
                 own["store"] = AnnotationStore()
             return own["store"]
+
+    def store_worker() -> Worker:
+        """The editing controller's store worker (one order for all store jobs), else the panels' own."""
+        shared = getattr(getattr(window, "editing", None), "store_worker", None)
+        if shared is not None:
+            return shared
+        if "worker" not in own:
+            own["worker"] = Worker("training-store", window)
+        return own["worker"]
 
     docks: dict[str, QDockWidget] = {}
 
@@ -400,14 +409,14 @@ def install_training_ui(window: Any) -> None:
     def dock(key: str) -> QDockWidget:
         if key not in docks:
             if key == "retrain":
-                panel: QWidget = RetrainPanel(store, worker=getattr(getattr(window, "editing", None), "store_worker", None))
+                panel: QWidget = RetrainPanel(store, worker=store_worker())
                 panel.version_promoted.connect(on_version)
                 app = QApplication.instance()
                 if app is not None:
                     app.aboutToQuit.connect(panel.shutdown)
                 title = "Retrain on My Edits"
             else:
-                panel = ModelVersionsPanel(store)
+                panel = ModelVersionsPanel(store, worker=store_worker())
                 panel.version_activated.connect(on_version)
                 title = "Model Versions"
             panel.setMinimumWidth(300 if key == "retrain" else 360)
@@ -424,7 +433,13 @@ def install_training_ui(window: Any) -> None:
         d.raise_()
         d.widget().refresh()
 
-    window.destroyed.connect(lambda *_: own["store"].close() if "store" in own else None)
+    def close_own() -> None:
+        if "worker" in own:
+            own["worker"].stop()
+        if "store" in own:
+            own["store"].close()
+
+    window.destroyed.connect(lambda *_: close_own())
     window.training_docks = docks
     window.show_training_panel = show
     act_retrain = QAction("&Retrain on My Edits…", window)
