@@ -30,7 +30,7 @@ from tnseg_desktop.ui.measurement_overlay import MeasurementLines, MeasurementPa
 from tnseg_desktop.ui.messages import user_message
 from tnseg_desktop.ui.missing_weights_banner import MissingWeightsBanner
 from tnseg_desktop.ui.model_provider import LoadedModels, ModelProvider
-from tnseg_desktop.ui.model_toolbar import ModelPanel
+from tnseg_desktop.ui.model_panel import ModelPanel
 from tnseg_desktop.ui.prompt_markers import PromptMarkers
 from tnseg_desktop.ui.shortcuts_sheet import ShortcutsSheet
 from tnseg_desktop.ui.store_banner import StoreProblemBanner
