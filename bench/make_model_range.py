@@ -3,7 +3,7 @@
     OMP_NUM_THREADS=1 python bench/make_model_range.py --data ../shared/data/ddti/train [--model tnseg-lite]
 
 engine/out_of_range.py reads the file and calls a frame out of range when its
-statistics lie beyond these bounds (0.5th / 99.5th percentiles).
+statistics lie beyond these bounds (the minimum or maximum over the training frames).
 """
 
 from __future__ import annotations

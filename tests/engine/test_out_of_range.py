@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tnseg_desktop.engine.out_of_range import RangeCheckedSegmenter, frame_statistics, load_range
+from tnseg_desktop.engine.out_of_range import frame_statistics, load_range
 from tnseg_desktop.io import open_source
 
 
@@ -57,16 +57,3 @@ def test_thyroid_frames_are_in_range_and_other_images_are_not(shipped, shared_da
     sector = synthetic_sector()
     prob = seg.auto_probs([sector])[0]
     assert frame_statistics(prob, sector) is None or model_range.verdict(prob, sector) is not None
-
-
-def test_checked_segmenter_remembers_the_verdict_per_frame(shipped, shared_data: Path) -> None:
-    seg, model_range = shipped
-    checked = RangeCheckedSegmenter(seg, model_range)
-    thyroid = cv2.imread(str(sorted((shared_data / "ddti" / "val" / "images").glob("*.png"))[0]), cv2.IMREAD_GRAYSCALE)
-    with open_source(shared_data / "dicom" / "US-PAL-8-10x-echo.dcm") as cine:
-        echo = cine.frame(0)
-    probs = checked.auto_probs([thyroid, echo])
-    assert len(probs) == 2 and probs[0].shape == thyroid.shape
-    assert checked.verdict_for(thyroid) is None
-    assert checked.verdict_for(echo) is not None
-    assert checked.verdict_for(echo.copy()) == checked.verdict_for(echo)  # by content, not by object

@@ -5,8 +5,8 @@ has a thin uncertain rim, covers a modest share of the frame and keeps away
 from the edge of the scanned field. On a frame unlike them (a cardiac echo, a
 breast lesion, a sector scan) its mask is hesitant, frayed, huge or runs
 along the black outside the field. Four statistics of the probability map
-(and the frame) measure this, and a frame is out of range when any lies beyond the range of the
-training frames (the 0.5th/99.5th percentiles, written once per model to
+(and the frame) measure this, and a frame is out of range when any lies beyond the range of all the
+training frames (their minimum or maximum, written once per model to
 ``models/<model>.range.json`` by ``bench/make_model_range.py``; the file holds
 the exact command). Such a mask is still shown, with a sentence saying it may
 not be a nodule.
@@ -14,9 +14,7 @@ not be a nodule.
 
 from __future__ import annotations
 
-import hashlib
 import json
-from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -109,7 +107,8 @@ def load_range(model_name: str = "tnseg-lite") -> ModelRange | None:
         return None
 
 
-def bounds_from_statistics(stats: Sequence[FrameStatistics], low_pct: float = 0.5, high_pct: float = 99.5) -> dict[str, float]:
+def bounds_from_statistics(stats: Sequence[FrameStatistics], low_pct: float = 0.0, high_pct: float = 100.0) -> dict[str, float]:
+    """The bounds of the statistics over ``stats``: by default beyond every training frame."""
     values = np.array([[getattr(s, k) for k in STATISTICS] for s in stats], dtype=np.float64)
     return {
         "min_mask_confidence": round(float(np.percentile(values[:, 0], low_pct)), 4),
@@ -117,37 +116,3 @@ def bounds_from_statistics(stats: Sequence[FrameStatistics], low_pct: float = 0.
         "max_area_share": round(float(np.percentile(values[:, 2], high_pct)), 4),
         "max_edge_contact": round(float(np.percentile(values[:, 3], high_pct)), 4),
     }
-
-
-def _fingerprint(frame: np.ndarray) -> bytes:
-    a = np.ascontiguousarray(frame)
-    return hashlib.blake2b(a.data, digest_size=12, person=str(a.shape).encode()[:16]).digest()
-
-
-class RangeCheckedSegmenter:
-    """An automatic segmenter that remembers, per frame content, whether its answer was out of range."""
-
-    MEMORY = 4096  # frames remembered (a verdict is a few bytes)
-
-    def __init__(self, model: Any, model_range: ModelRange) -> None:
-        self.model = model
-        self.model_range = model_range
-        self._verdicts: OrderedDict[bytes, str | None] = OrderedDict()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.model, name)
-
-    def auto_probs(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
-        frames = list(frames)
-        probs = list(self.model.auto_probs(frames))
-        for f, p in zip(frames, probs):
-            key = _fingerprint(f)
-            self._verdicts[key] = self.model_range.verdict(p, f)
-            self._verdicts.move_to_end(key)
-        while len(self._verdicts) > self.MEMORY:
-            self._verdicts.popitem(last=False)
-        return probs
-
-    def verdict_for(self, frame: np.ndarray) -> str | None:
-        """The verdict on this frame's last automatic mask (None when in range or never computed)."""
-        return self._verdicts.get(_fingerprint(frame))

@@ -18,7 +18,9 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from tnseg_desktop.engine.measurements import measure
+from tnseg_desktop.engine.out_of_range import ModelRange, load_range
 from tnseg_desktop.engine.session import Change, EditingSession, Origin
+from tnseg_desktop.engine.view_regions import Views, confine_models, views_of
 from tnseg_desktop.ui.background import Job, Relay, Worker
 from tnseg_desktop.ui.editing_actions import EditingActions
 from tnseg_desktop.ui.editing_jobs import ModelJobs
@@ -82,6 +84,10 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self.store = store
         self.session: EditingSession | None = None
         self.models = LoadedModels()
+        self.views = Views((0, 0), ())  # the open cine's ultrasound image regions (none: the whole frame)
+        self.model_range: ModelRange | None = load_range("tnseg-lite")  # judges tnseg-lite's automatic masks
+        self._verdicts: dict[int, str | None] = {}  # frame -> out-of-range sentence of its automatic mask
+        self._verdicts_pending: set[int] = set()
         self.study_id: int | None = None
         self.autosaver: Any = None
         self.last_error: BaseException | None = None
@@ -148,8 +154,10 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self.model_panel.refiner_chosen.connect(lambda name: self.load_models(refiner=name))
         self.mask_controls = MaskDisplayControls(self.overlay, self.brush_size)
         self.measurement_panel = MeasurementPanel()
-        w.add_side_widget("Model", self.model_panel, before_display=True)
+        # each goes right below the file's info: Model ends up above Measurement, so that its job status line
+        # ("Segmented 20 of 20 frames") stays in view on a 1280x800 screen
         w.add_side_widget("Measurement", self.measurement_panel, before_display=True)
+        w.add_side_widget("Model", self.model_panel, before_display=True)
         w.add_side_widget("Mask", self.mask_controls)
 
         self.strip = FrameStateStrip()
@@ -173,7 +181,9 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         if cine is None:
             return
         frames = _Frames(self.window, cine)
-        session = EditingSession(frames, refiner=self.models.refiner, auto_model=self.models.auto)
+        self.views = views_of(cine.meta)
+        auto, refiner = self.session_models()
+        session = EditingSession(frames, refiner=refiner, auto_model=auto)
         session.set_clip_predictor(self.models.clip)
         self.session = session
         relay = self.relay
@@ -185,6 +195,39 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self._sync_history_actions()
         self._schedule_refresh()
         self._register_open_study()
+
+    def session_models(self) -> tuple[Any, Any]:
+        """The loaded models as the open cine's session uses them: answers kept within one view of the frame."""
+        self._verdicts.clear()
+        return confine_models(self.models.auto, self.models.refiner, self.views)
+
+    def _out_of_range(self, index: int) -> str | None:
+        """The out-of-range sentence for the automatic mask on frame ``index``; judged once, on the model worker."""
+        session = self.session
+        if session is None or self.model_range is None or self.models.auto_name != "tnseg-lite" or session.auto_model is None:
+            return None
+        if index in self._verdicts:
+            return self._verdicts[index]
+        if index not in self._verdicts_pending:
+            self._verdicts_pending.add(index)
+            model_range, model = self.model_range, session.auto_model
+
+            def judge(job: Job) -> str | None:
+                frame = session.frame(index)
+                return model_range.verdict(model.auto_probs([frame])[0], frame)
+
+            def judged(verdict: str | None) -> None:
+                self._verdicts_pending.discard(index)
+                if session is self.session:
+                    self._verdicts[index] = verdict
+                    if index == self.window.displayed_index:
+                        self._schedule_refresh()
+
+            def failed(exc: BaseException) -> None:  # a frame that cannot be judged is shown without a verdict
+                self._verdicts_pending.discard(index)
+
+            self.model_worker.submit(judge, judged, failed, name="range check")
+        return None
 
     def _register_open_study(self) -> None:
         """Register the open cine in the store (on the store thread) and show its saved masks again."""
@@ -208,6 +251,8 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
             saver = self.autosaver
             self.store_worker.submit(lambda job: saver.flush(), None, self._job_failed, name="flush drafts")
         self.session = None
+        self._verdicts.clear()
+        self._sync_history_actions()
 
     # --- session events (GUI thread) ---------------------------------------------------------
     def _on_relay(self, kind: str, payload: Any) -> None:
@@ -231,6 +276,8 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         if index is None:
             return
         origin = session.origin(index)
+        if origin is Origin.AUTO:
+            self._verdicts.pop(index, None)  # a new automatic mask is judged anew
         self.strip.set_state(index, state_for_origin(origin.value))
         if self.autosaver is not None:
             if origin in DRAFT_ORIGINS:
@@ -275,9 +322,11 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
             return
         self.overlay.set_mask(view.mask)
         self.markers.set_prompts([(c.row, c.col, c.positive) for c in view.prompts.clicks], view.prompts.box)
-        m = measure(view.mask, self._spacing()) if view.mask is not None else None
-        self.lines.show(m)
-        self.measurement_panel.show_measurement(m, index)
+        # sizes are of one view: a mask painted across two views is measured in the view holding most of it
+        m = measure(self.views.confine(view.mask), self._spacing()) if view.mask is not None else None
+        warning = self._out_of_range(index) if m is not None and view.origin is Origin.AUTO else None
+        self.lines.show(m, warning, _below(view.mask) if warning else None)
+        self.measurement_panel.show_measurement(m, index, warning=warning)
 
     def _spacing(self) -> tuple[float, float] | None:
         meta = self.window.meta
@@ -287,6 +336,7 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         s = self.session
         self.act_undo.setEnabled(s is not None and s.can_undo)
         self.act_redo.setEnabled(s is not None and s.can_redo)
+        self.act_accept.setEnabled(s is not None)  # nothing to accept before a file is open
 
     # --- helpers --------------------------------------------------------------------------
     def _frame(self) -> int | None:
@@ -403,6 +453,19 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
                 self.store.close()
             except Exception as exc:
                 log.warning("closing the annotation store failed: %s", exc)
+
+
+def _below(mask: np.ndarray) -> tuple[float, float, bool]:
+    """Where a tag about the mask goes: (x, y, right-aligned) just below it (above it near the frame's bottom),
+    from its left edge, or up to its right edge when it lies in the right half of the frame."""
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return 0.0, 0.0, False
+    h, w = mask.shape
+    bottom = float(rows.max() + 1)
+    y = bottom + 4 if bottom < h * 0.93 else max(0.0, float(rows.min()) - 0.07 * h)
+    right = (cols.min() + cols.max()) / 2 > w / 2
+    return (float(cols.max() + 1) if right else float(cols.min())), y, bool(right)
 
 
 def attach_editing(window, **kwargs: Any) -> EditingController:

@@ -69,8 +69,9 @@ class ModelJobs:
         self.models_ready.emit()
 
     def _install_models(self, session: EditingSession) -> None:
-        session.set_auto_model(self.models.auto)
-        session.set_refiner(self.models.refiner)
+        auto, refiner = self.session_models()
+        session.set_auto_model(auto)
+        session.set_refiner(refiner)
         session.set_clip_predictor(self.models.clip)
         self._restart_precompute()
 

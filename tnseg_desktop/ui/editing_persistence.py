@@ -71,7 +71,7 @@ class StorePersistence:
         def save(job: Job):
             if self.autosaver is None or session is not self.session:
                 raise UserFacingError("The annotation store was not ready; accept the frame again.")
-            size = measure(mask, spacing) if mask is not None else None
+            size = measure(self.views.confine(mask), spacing) if mask is not None else None
             edit_info = replace(info, measurements=size.to_dict() if size is not None else None)
             return self.autosaver.accept(index, mask, original_mask=before.auto_mask, edit_info=edit_info)
 

@@ -6,7 +6,7 @@ import logging
 import os
 
 import numpy as np
-from PySide6.QtCore import QElapsedTimer, Qt, QTimer, Signal
+from PySide6.QtCore import QElapsedTimer, QPoint, QRect, Qt, QTimer, Signal
 from PySide6.QtGui import QCloseEvent, QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QFileDialog,
@@ -347,8 +347,32 @@ class MainWindow(QMainWindow, ViewerMenus):
         if path:
             box.setInformativeText(os.path.basename(path.rstrip("/\\")) or path)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._place_clear_of_hint(box)
         box.open()  # not exec(): no nested event loop, decoding and playback go on
         self.last_message_box = box
+
+    def hint_text_rect(self) -> QRect | None:
+        """Where the empty window's "Open an ultrasound DICOM cine..." text lies, in global coordinates."""
+        hint = self.empty_hint
+        if self.view_stack.currentWidget() is not hint or not hint.isVisible():
+            return None
+        local = hint.fontMetrics().boundingRect(hint.contentsRect(), int(hint.alignment()), hint.text())
+        return QRect(hint.mapToGlobal(local.topLeft()), local.size())
+
+    def _place_clear_of_hint(self, box: QMessageBox) -> None:
+        # a dialog is centred on the window, right over the hint text; a window manager may move it,
+        # but without one it stays there and hides both: put it below the text (above when there is no room)
+        text = self.hint_text_rect()
+        if text is None:
+            return
+        box.adjustSize()
+        size = box.sizeHint().expandedTo(box.size())
+        view = QRect(self.view_stack.mapToGlobal(QPoint(0, 0)), self.view_stack.size())
+        x = view.center().x() - size.width() // 2
+        y = text.bottom() + 24
+        if y + size.height() > view.bottom():
+            y = max(view.top(), text.top() - 24 - size.height())
+        box.move(x, y)
 
     # --- extension points (editing, retraining) ---------------------------
     def add_side_widget(self, title: str, widget: QWidget, before_display: bool = False) -> QWidget:

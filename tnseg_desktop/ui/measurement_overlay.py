@@ -3,14 +3,27 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QLineF, QPointF, Qt
-from PySide6.QtGui import QColor, QGuiApplication, QPen
-from PySide6.QtWidgets import QFormLayout, QGraphicsLineItem, QLabel, QPushButton, QVBoxLayout, QWidget
+from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QPen, QTransform
+from PySide6.QtWidgets import (
+    QFormLayout,
+    QGraphicsItem,
+    QGraphicsLineItem,
+    QGraphicsSimpleTextItem,
+    QLabel,
+    QPushButton,
+    QVBoxLayout,
+    QWidget,
+)
 
 from tnseg_desktop.engine.measurements import Measurement
 from tnseg_desktop.ui.canvas import Z_MARKERS, CineCanvas
 
 DIAMETER = "#5fd3f3"
 PERPENDICULAR = "#9fe7ff"
+WARNING = "#ffb347"
+# beside a mask the model produced on a frame unlike its training frames
+OUT_OF_RANGE_TAG = "⚠ Unlike the thyroid frames the model learnt from: may not be a nodule"
+OUT_OF_RANGE_NOTE = "This frame is unlike the model's thyroid training frames: the mask may not be a nodule."
 
 
 class MeasurementLines:
@@ -29,9 +42,33 @@ class MeasurementLines:
             item.setPen(pen)
             item.setVisible(False)
             canvas.add_layer(item, Z_MARKERS - 1)
+        self.warning = QGraphicsSimpleTextItem(OUT_OF_RANGE_TAG)
+        self.warning.setBrush(QBrush(QColor(WARNING)))
+        self.warning.setPen(QPen(QColor("#201405"), 0.6))
+        font = QFont()
+        font.setPointSize(11)
+        font.setBold(True)
+        self.warning.setFont(font)
+        self.warning.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIgnoresTransformations, True)  # readable at any zoom
+        self.warning.setVisible(False)
+        canvas.add_layer(self.warning, Z_MARKERS)
         self.enabled = True
 
-    def show(self, m: Measurement | None) -> None:
+    def show(self, m: Measurement | None, warning: str | None = None, anchor: tuple[float, float, bool] | None = None) -> None:
+        """The lines of ``m``; with ``warning``, a tag saying the mask may not be a nodule.
+
+        ``anchor`` = (x, y, right): where the tag starts (or, when ``right``, ends) in image coordinates.
+        """
+        if m is not None and warning and anchor is not None:
+            x, y, right = anchor
+            self.warning.setPos(QPointF(x, y))
+            # the tag keeps its size on screen, so it is shifted by its own width in screen pixels
+            width = self.warning.boundingRect().width() if right else 0.0
+            self.warning.setTransform(QTransform.fromTranslate(-width, 0.0))
+            self.warning.setToolTip(warning)
+            self.warning.setVisible(True)
+        else:
+            self.warning.setVisible(False)
         for item, ends in ((self.diameter, m.diameter_ends if m else None),
                            (self.perpendicular, m.perpendicular_ends if m else None)):
             if ends is None or not self.enabled:
@@ -87,7 +124,8 @@ class MeasurementPanel(QWidget):
         lab.setObjectName("InfoLabel")
         return lab
 
-    def show_measurement(self, m: Measurement | None, frame_index: int | None, calibrated: bool = True) -> None:
+    def show_measurement(self, m: Measurement | None, frame_index: int | None, calibrated: bool = True,
+                         warning: str | None = None) -> None:
         if m is None:
             for v in (self.area, self.diameter, self.perpendicular):
                 v.setText("–")
@@ -104,7 +142,12 @@ class MeasurementPanel(QWidget):
         prefix = f"Frame {frame_index + 1}: " if frame_index is not None else ""
         self.text = prefix + m.summary()
         self.copy_button.setEnabled(True)
-        self.note.setText("" if m.unit == "mm" else "The file has no pixel spacing, so sizes are in pixels.")
+        notes = [] if m.unit == "mm" else ["The file has no pixel spacing, so sizes are in pixels."]
+        if warning:
+            notes.insert(0, OUT_OF_RANGE_NOTE)
+        self.note.setText(" ".join(notes))
+        self.note.setToolTip(warning or "")  # the reasons, in full
+        self.note.setStyleSheet(f"color: {WARNING};" if warning else "")
 
     def copy(self) -> None:
         if self.text:

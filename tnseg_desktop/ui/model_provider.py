@@ -34,11 +34,10 @@ class LoadedModels:
     version_unusable: bool = False  # the store's active version failed its check: the shipped tnseg-lite is loaded
 
 
-# the models a clinician notices when missing, and what they are for
-CORE_MODELS = (
+# the models whose absence the banner reports, and what they are for; the optional ones (CLIP-TNseg,
+# SAM, ...) are listed with what each adds in Help › Models, never in a warning
+REQUIRED_MODELS = (
     (LITE, "automatic masks and click refinement"),
-    ("clip-tnseg", "text prompts"),
-    ("clip-vit-b-16", "text prompts (the CLIP encoder CLIP-TNseg needs)"),
 )
 
 
@@ -81,7 +80,7 @@ class ModelProvider:
             return "missing"
 
     def missing(self) -> list[MissingModel]:
-        return [MissingModel(n, p) for n, p in CORE_MODELS if self._status(n) != "installed"]
+        return [MissingModel(n, p) for n, p in REQUIRED_MODELS if self._status(n) != "installed"]
 
     def auto_names(self) -> list[str]:
         names = []
