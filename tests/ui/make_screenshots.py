@@ -114,9 +114,8 @@ def _provider(refs, with_models: bool):
     from tnseg_desktop.ui.model_provider import FixedModels, MissingModel, ModelProvider
 
     if not with_models:
-        return FixedModels(missing=[MissingModel("tnseg-lite", "automatic masks and click refinement"),
-                                    MissingModel("clip-tnseg", "text prompts"),
-                                    MissingModel("clip-vit-b-16", "text prompts (the CLIP encoder CLIP-TNseg needs)")])
+        # as ModelProvider reports it: only the required model; optional ones never raise a banner
+        return FixedModels(missing=[MissingModel("tnseg-lite", "automatic masks and click refinement")])
     if (REPO / "models" / "tnseg-lite.safetensors").is_file():
         return ModelProvider("cpu")
     stand_in = ReferenceStandIn(refs)
