@@ -50,6 +50,7 @@ def _describe(info: dict[str, Any]) -> str:
         f"modality:     {info['modality'] or '-'}   manufacturer: {info['manufacturer'] or '-'}" if info["is_dicom"] else None,
         f"burned-in annotation: {info['burned_in_annotation']}" if info["burned_in_annotation"] else None,
         f"first frame:  {info['first_frame_ms']:.1f} ms after opening",
+        *(f"note:         {note}" for note in info.get("notes", [])),
     ]
     return "\n".join(line for line in lines if line)
 

@@ -14,14 +14,18 @@ import logging
 import mmap
 import os
 import struct
+import warnings
+import zlib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.encaps import encapsulate
 from pydicom.errors import InvalidDicomError
+from pydicom.filebase import DicomBytesIO
+from pydicom.filereader import read_dataset
 from pydicom.pixels import get_decoder
 from pydicom.pixels.processing import apply_color_lut
 from pydicom.pixels.utils import as_pixel_options, get_expected_length
@@ -49,9 +53,20 @@ from tnseg_desktop.io.types import CineMeta
 
 log = logging.getLogger(__name__)
 
-MAX_SIDE = 16384
+# Limits checked from the header before anything is decoded or inflated, set where no real ultrasound
+# cine reaches: scanners and screen captures are at most ~2k pixels a side, and a 30 s loop of
+# 1024x768 colour at 30 fps (longer than thyroid cines are recorded) decodes to 2.1 GB. A header past
+# them is a damaged or hostile file, and decoding it anyway would take gigabytes.
+MAX_SIDE = 8192
 MAX_FRAMES = 100_000
-MAX_FRAME_BYTES = 1 << 30
+MAX_FRAME_BYTES = MAX_SIDE * MAX_SIDE * 3  # one 8192x8192 colour frame, 192 MiB
+MAX_DECODED_BYTES = 2 << 30  # every frame decoded, 2 GiB
+# A deflated file cannot be memory-mapped: the whole dataset is held inflated in memory. Scanners store
+# cines as JPEG or native pixels (deflate is for reports), so this cap costs no real file anything.
+MAX_INFLATED_BYTES = 512 << 20
+# the header of a deflated file (everything before its pixel data) must inflate to no more than this
+MAX_DEFLATED_HEADER_BYTES = 16 << 20
+_INFLATE_SLACK = 1 << 20  # trailing elements or padding after the pixel data of a deflated file
 
 PIXEL_DATA = 0x7FE00010
 FLOAT_PIXEL_TAGS = (0x7FE00008, 0x7FE00009)
@@ -153,6 +168,196 @@ def _header_cut_short(ds: Dataset, end: int, size: int) -> bool:
     return end < size
 
 
+def _human_bytes(n: int) -> str:
+    return f"{n / (1 << 30):.1f} GB" if n >= 1 << 30 else f"{n / (1 << 20):.0f} MB"
+
+
+def _scan_file_meta(f: Any, start: int) -> tuple[int, str | None]:
+    """(offset just after the group 0002 elements, their transfer syntax UID or None).
+
+    A walk over element headers only, so that the transfer syntax is known before
+    pydicom reads anything: pydicom inflates a whole deflated file when it opens it.
+    """
+    f.seek(start)
+    pos, syntax = start, None
+    while True:
+        head = f.read(8)
+        if len(head) < 8:
+            break
+        group, element = struct.unpack_from("<HH", head, 0)
+        if group != 0x0002:
+            break
+        vr = head[4:6]
+        if vr in _LONG_VRS:
+            more = f.read(4)
+            if len(more) < 4:
+                break
+            (length,) = struct.unpack("<I", more)
+            header_len = 12
+        elif vr.isalpha() and vr.isupper():
+            (length,) = struct.unpack_from("<H", head, 6)
+            header_len = 8
+        else:  # implicit VR meta, written by some old tools
+            (length,) = struct.unpack_from("<I", head, 4)
+            header_len = 8
+        if length > 1 << 16:
+            break  # no file meta element is this long: leave the judgement to pydicom
+        value = f.read(length)
+        if element == 0x0010:
+            syntax = value.decode("ascii", "replace").strip(" \x00")
+        pos += header_len + length
+    return pos, syntax
+
+
+def _tag_at(buf: bytearray, pos: int) -> int | None:
+    """The little-endian tag at ``pos``, None past the end."""
+    if pos < 0 or pos + 4 > len(buf):
+        return None
+    group, element = struct.unpack_from("<HH", buf, pos)
+    return (group << 16) | element
+
+
+def _at_pixel_data(tag: Any, vr: Any, length: int) -> bool:
+    return int(tag) in (PIXEL_DATA, *FLOAT_PIXEL_TAGS)
+
+
+class _CappedInflater:
+    """Inflates a raw deflate stream from a file into one buffer, never past the length asked for."""
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+        self._z = zlib.decompressobj(-zlib.MAX_WBITS)
+        self.out = bytearray()
+        self.ended = False  # the stream (or the file) is over
+
+    def fill(self, upto: int) -> None:
+        """Inflate until ``upto`` bytes are out or the stream ends."""
+        z = self._z
+        while len(self.out) < upto and not self.ended:
+            data = z.unconsumed_tail or self._f.read(1 << 20)
+            if not data:
+                # input exhausted: what zlib still holds is at most one window
+                self.out += z.flush()
+                self.ended = True
+                break
+            self.out += z.decompress(data, upto - len(self.out))
+            if z.eof:
+                self.ended = True
+
+
+def _deflated_header(
+    f: Any, path: Path, preamble: bytes | None, meta_start: int, meta_end: int
+) -> tuple[FileDataset, int, int | None, _CappedInflater]:
+    """(header, offset of the pixel data element in the inflated dataset, its tag or None, the inflater).
+
+    The dataset is inflated a little at a time until its pixel data element
+    shows, never more than MAX_DEFLATED_HEADER_BYTES.
+    """
+    f.seek(meta_start)
+    meta_bytes = f.read(meta_end - meta_start)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            file_meta = FileMetaDataset(read_dataset(DicomBytesIO(meta_bytes), False, True))
+    except Exception:
+        raise CorruptFileError("The DICOM header is damaged or the file is truncated.", path) from None
+    f.seek(meta_end)
+    inflater = _CappedInflater(f)
+    want = 64 << 10
+    try:
+        while True:
+            inflater.fill(want)
+            fp = DicomBytesIO(bytes(inflater.out))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                dataset = read_dataset(fp, False, True, stop_when=_at_pixel_data)
+            pixel_pos = fp.tell()
+            tag = _tag_at(inflater.out, pixel_pos)
+            if tag in (PIXEL_DATA, *FLOAT_PIXEL_TAGS) or inflater.ended:
+                break
+            if want >= MAX_DEFLATED_HEADER_BYTES:
+                raise AbsurdDimensionsError(
+                    f"The deflated DICOM header inflates to more than {_human_bytes(MAX_DEFLATED_HEADER_BYTES)}; "
+                    "the file was not opened.",
+                    path,
+                )
+            want *= 4
+    except zlib.error:
+        raise CorruptFileError("The compressed (deflated) DICOM file is damaged or truncated.", path) from None
+    except LoadError:
+        raise
+    except Exception as exc:
+        log.debug("deflated header read failed: %s", type(exc).__name__)
+        raise CorruptFileError("The DICOM header is damaged or the file is truncated.", path) from None
+    ds = FileDataset(str(path), dataset, preamble=preamble[:128] if preamble else None, file_meta=file_meta,
+                     is_implicit_VR=False, is_little_endian=True)
+    return ds, pixel_pos, tag if tag in (PIXEL_DATA, *FLOAT_PIXEL_TAGS) else None, inflater
+
+
+def check_dimensions(ds: Dataset, path: Path) -> tuple[int, int, int, int]:
+    """(rows, columns, samples per pixel, frames) from a header, refused when past the size limits."""
+
+    def as_int(keyword: str, default: int | None = None) -> int | None:
+        value = ds.get(keyword, None)
+        if value is None or value == "":
+            return default
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            return None
+
+    rows, cols = as_int("Rows"), as_int("Columns")
+    samples = as_int("SamplesPerPixel", 1)
+    nframes = as_int("NumberOfFrames", 1)
+    bits_alloc = as_int("BitsAllocated")
+    bits_stored = as_int("BitsStored", bits_alloc)
+    if rows is None or cols is None:
+        raise AbsurdDimensionsError("The image size (rows and columns) is missing from the file.", path)
+    if not (0 < rows <= MAX_SIDE and 0 < cols <= MAX_SIDE):
+        raise AbsurdDimensionsError(
+            f"The image size {cols}x{rows} pixels is not plausible (at most {MAX_SIDE} pixels a side).", path
+        )
+    if nframes is None or nframes == 0:
+        nframes = 1  # common writer mistake; pydicom reads it as one frame too
+    if not 0 < nframes <= MAX_FRAMES:
+        raise AbsurdDimensionsError(f"The number of frames ({nframes}) is not plausible.", path)
+    if samples not in (1, 3):
+        raise AbsurdDimensionsError(f"Images with {samples} samples per pixel are not supported.", path)
+    if bits_alloc not in (1, 8, 16, 32) or bits_stored is None or not 0 < bits_stored <= bits_alloc:
+        raise AbsurdDimensionsError("The pixel bit depth in the header is not valid.", path)
+    frame_bytes = rows * cols * samples * max(bits_alloc // 8, 1)
+    if frame_bytes > MAX_FRAME_BYTES:
+        raise AbsurdDimensionsError(
+            f"A single frame of this image would decode to {_human_bytes(frame_bytes)}, more than the "
+            f"{_human_bytes(MAX_FRAME_BYTES)} this viewer opens.",
+            path,
+        )
+    if frame_bytes * nframes > MAX_DECODED_BYTES:
+        raise AbsurdDimensionsError(
+            f"The {nframes} frames of {cols}x{rows} pixels would decode to {_human_bytes(frame_bytes * nframes)}, "
+            f"more than the {_human_bytes(MAX_DECODED_BYTES)} this viewer opens.",
+            path,
+        )
+    return rows, cols, samples, nframes
+
+
+def read_header(path: str | os.PathLike, specific_tags: list[str] | None = None) -> Dataset:
+    """The header of one DICOM file up to its pixel data; a deflated file is inflated only that far.
+
+    Raises a `LoadError` subclass (or pydicom's own error for a non-DICOM file).
+    """
+    p = Path(path)
+    with open(p, "rb") as f:
+        head = f.read(132)
+        has_preamble = head[128:132] == b"DICM"
+        meta_start = 132 if has_preamble else 0
+        meta_end, syntax = _scan_file_meta(f, meta_start)
+        if syntax == DeflatedExplicitVRLittleEndian:
+            return _deflated_header(f, p, head if has_preamble else None, meta_start, meta_end)[0]
+        f.seek(0)
+        return pydicom.dcmread(f, stop_before_pixels=True, force=not has_preamble, specific_tags=specific_tags)
+
+
 class DicomFrameSource:
     """Frames of one DICOM file. Build with `open_dicom_file`."""
 
@@ -189,14 +394,20 @@ class DicomFrameSource:
         if not looks_like_dicom(head):
             raise NotDicomError("This is not a DICOM file or a supported image.", path)
         has_preamble = head[128:132] == b"DICM"
-        try:
-            ds = pydicom.dcmread(f, stop_before_pixels=True, force=not has_preamble)
-        except InvalidDicomError:
-            raise NotDicomError("This is not a DICOM file or a supported image.", path) from None
-        except Exception as exc:
-            log.debug("header read failed: %s", type(exc).__name__)
-            raise CorruptFileError("The DICOM header is damaged or the file is truncated.", path) from None
-        pixel_pos = f.tell()
+        meta_end, syntax = _scan_file_meta(f, 132 if has_preamble else 0)
+        f.seek(0)
+        if syntax == DeflatedExplicitVRLittleEndian:
+            ds, pixel_pos = self._open_deflated(f, head if has_preamble else None, 132 if has_preamble else 0, meta_end)
+            size = len(self._buf)
+        else:
+            try:
+                ds = pydicom.dcmread(f, stop_before_pixels=True, force=not has_preamble)
+            except InvalidDicomError:
+                raise NotDicomError("This is not a DICOM file or a supported image.", path) from None
+            except Exception as exc:
+                log.debug("header read failed: %s", type(exc).__name__)
+                raise CorruptFileError("The DICOM header is damaged or the file is truncated.", path) from None
+            pixel_pos = f.tell()
         # before any value is read: reading converts the raw elements this looks at
         cut_short = _header_cut_short(ds, pixel_pos, size)
         self.header = ds
@@ -258,24 +469,52 @@ class DicomFrameSource:
         # preamble-less file without meta: pydicom guessed the encoding
         return ImplicitVRLittleEndian if getattr(ds, "original_encoding", (False,))[0] else ExplicitVRLittleEndian
 
+    def _open_deflated(self, f: Any, preamble: bytes | None, meta_start: int, meta_end: int) -> tuple[Dataset, int]:
+        """Header and pixel position of a deflated file, its dataset inflated into ``self._buf`` under caps.
+
+        The header's dimensions are checked before the pixels are inflated, and
+        those stop at the length the header describes.
+        """
+        path = self.path
+        ds, pixel_pos, tag, inflater = _deflated_header(f, path, preamble, meta_start, meta_end)
+        self._buf = inflater.out
+        if tag == PIXEL_DATA:
+            self._check_dimensions(ds)
+            try:
+                expected = int(get_expected_length(ds, unit="bytes"))
+            except Exception:
+                raise AbsurdDimensionsError("The image dimensions in the header are inconsistent.", path) from None
+            if expected > MAX_INFLATED_BYTES:
+                raise AbsurdDimensionsError(
+                    f"This deflated DICOM file would inflate to {_human_bytes(expected)}, more than the "
+                    f"{_human_bytes(MAX_INFLATED_BYTES)} a deflated file may hold; the file was not opened.",
+                    path,
+                )
+            cap = pixel_pos + 12 + expected + _INFLATE_SLACK
+        else:
+            cap = pixel_pos + 12  # no pixels to inflate: only the element header, to name what is there
+        try:
+            inflater.fill(cap + 1)
+        except zlib.error:
+            raise CorruptFileError("The compressed (deflated) DICOM file is damaged or truncated.", path) from None
+        if len(inflater.out) > cap and tag == PIXEL_DATA:
+            raise CorruptPixelDataError(
+                f"The deflated DICOM file inflates to more than its header describes ({_human_bytes(cap)}); "
+                "the file was not opened.",
+                path,
+            )
+        return ds, pixel_pos
+
     def _locate_pixel_data(self, ds: Dataset, tsyntax: UID, f: Any, pos: int, size: int) -> tuple[Any, int, int, int | None]:
         """(buffer, value offset, value length, tag) of the pixel data element; tag None when absent."""
-        if tsyntax == DeflatedExplicitVRLittleEndian:
-            # the dataset is one zlib stream: inflate it fully, pixel data lands in memory
-            try:
-                full = pydicom.dcmread(self.path, force=True)
-            except Exception:
-                raise CorruptFileError("The compressed (deflated) DICOM file is damaged or truncated.", self.path) from None
-            elem = full.get("PixelData", None)
-            if elem is None:
-                return None, 0, 0, None
-            data = full.PixelData
-            return data, 0, len(data), PIXEL_DATA
-
         little = tsyntax.is_little_endian
         implicit = tsyntax.is_implicit_VR
-        f.seek(pos)
-        head = f.read(12)
+        inflated = self._buf if tsyntax == DeflatedExplicitVRLittleEndian else None
+        if inflated is not None:
+            head = bytes(inflated[pos : pos + 12])
+        else:
+            f.seek(pos)
+            head = f.read(12)
         if len(head) < 8:
             return None, 0, 0, None
         group, element = struct.unpack_from("<HH" if little else ">HH", head, 0)
@@ -295,6 +534,8 @@ class DicomFrameSource:
         else:
             (length,) = struct.unpack_from(endian + "H", head, 6)
             offset = pos + 8
+        if inflated is not None:
+            return inflated, offset, length, tag
         try:
             buf = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ)
         except (OSError, ValueError):
@@ -303,35 +544,7 @@ class DicomFrameSource:
         return buf, offset, length, tag
 
     def _check_dimensions(self, ds: Dataset) -> tuple[int, int, int, int]:
-        def as_int(keyword: str, default: int | None = None) -> int | None:
-            value = ds.get(keyword, None)
-            if value is None or value == "":
-                return default
-            try:
-                return int(value)
-            except (TypeError, ValueError):
-                return None
-
-        rows, cols = as_int("Rows"), as_int("Columns")
-        samples = as_int("SamplesPerPixel", 1)
-        nframes = as_int("NumberOfFrames", 1)
-        bits_alloc = as_int("BitsAllocated")
-        bits_stored = as_int("BitsStored", bits_alloc)
-        if rows is None or cols is None:
-            raise AbsurdDimensionsError("The image size (rows and columns) is missing from the file.", self.path)
-        if not (0 < rows <= MAX_SIDE and 0 < cols <= MAX_SIDE):
-            raise AbsurdDimensionsError(f"The image size {cols}x{rows} pixels is not plausible.", self.path)
-        if nframes is None or nframes == 0:
-            nframes = 1  # common writer mistake; pydicom reads it as one frame too
-        if not 0 < nframes <= MAX_FRAMES:
-            raise AbsurdDimensionsError(f"The number of frames ({nframes}) is not plausible.", self.path)
-        if samples not in (1, 3):
-            raise AbsurdDimensionsError(f"Images with {samples} samples per pixel are not supported.", self.path)
-        if bits_alloc not in (1, 8, 16, 32) or bits_stored is None or not 0 < bits_stored <= bits_alloc:
-            raise AbsurdDimensionsError("The pixel bit depth in the header is not valid.", self.path)
-        if rows * cols * samples * max(bits_alloc // 8, 1) > MAX_FRAME_BYTES:
-            raise AbsurdDimensionsError("A single frame of this image would be larger than 1 GB.", self.path)
-        return rows, cols, samples, nframes
+        return check_dimensions(ds, self.path)
 
     def _decoder(self, tsyntax: UID) -> Any:
         try:

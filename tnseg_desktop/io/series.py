@@ -2,8 +2,10 @@
 
 DICOM files are ordered by InstanceNumber, then acquisition time, then file
 name. When the folder mixes series, the one with the most frames is shown.
-Only headers are read at open time; each file is opened again when one of its
-frames is decoded.
+Only headers are read at open time (and a multi-frame file's frame index, so
+that one file claiming more frames than it holds cannot take the choice
+over); each file is opened again when one of its frames is decoded. A file
+left out is named in ``meta.notes``.
 """
 
 from __future__ import annotations
@@ -19,15 +21,16 @@ from typing import Any
 import numpy as np
 import pydicom
 
-from tnseg_desktop.io.dicom_reader import DicomFrameSource, looks_like_dicom, open_dicom_file
-from tnseg_desktop.io.errors import UnsupportedFileError
+from tnseg_desktop.io.dicom_reader import DicomFrameSource, check_dimensions, looks_like_dicom, open_dicom_file, read_header
+from tnseg_desktop.io.errors import LoadError, UnsupportedFileError
 from tnseg_desktop.io.image_reader import IMAGE_SUFFIXES, ImageFrameSource, sniff_image
 
 log = logging.getLogger(__name__)
 
 _SORT_TAGS = [
     "InstanceNumber", "AcquisitionDateTime", "AcquisitionDate", "AcquisitionTime", "ContentDate", "ContentTime",
-    "SeriesInstanceUID", "NumberOfFrames", "SOPClassUID", "Rows",
+    "SeriesInstanceUID", "NumberOfFrames", "SOPClassUID", "Rows", "Columns", "SamplesPerPixel", "BitsAllocated",
+    "BitsStored",
 ]
 
 
@@ -45,17 +48,24 @@ class _Member:
     frames: int
 
 
-def _read_member(path: Path) -> _Member | None:
+def _read_member(path: Path) -> _Member | str | None:
+    """The member, a note saying why the file is left out, or None for a file that is no DICOM image."""
     try:
         with open(path, "rb") as f:
             head = f.read(132)
         if not looks_like_dicom(head):
             return None
-        ds = pydicom.dcmread(path, stop_before_pixels=True, force=head[128:132] != b"DICM", specific_tags=_SORT_TAGS)
+        ds = read_header(path, specific_tags=_SORT_TAGS)
+    except LoadError as exc:
+        return f"{path.name} was left out: {exc.message}"
     except Exception:
         return None
     if "Rows" not in ds:
         return None  # DICOMDIR, reports and other non-image objects
+    try:
+        check_dimensions(ds, path)
+    except LoadError as exc:
+        return f"{path.name} was left out: {exc.message}"
     try:
         instance = float(ds.get("InstanceNumber", None))
     except (TypeError, ValueError):
@@ -72,10 +82,22 @@ def _read_member(path: Path) -> _Member | None:
     return _Member(path, instance, acq, str(ds.get("SeriesInstanceUID", "") or ""), frames)
 
 
+def _verified(member: _Member, notes: list[str]) -> _Member | None:
+    """A multi-frame member whose pixel data holds the frames it claims; else None, with a note."""
+    if member.frames == 1:
+        return member
+    try:
+        open_dicom_file(member.path).close()
+    except LoadError as exc:
+        notes.append(f"{member.path.name} was left out: {exc.message}")
+        return None
+    return member
+
+
 class DicomSeriesSource:
     """Frames of several DICOM files taken as one loop."""
 
-    def __init__(self, folder: Path, members: list[_Member]) -> None:
+    def __init__(self, folder: Path, members: list[_Member], notes: list[str] | None = None) -> None:
         self.folder = folder
         self.members = members
         self._starts = np.cumsum([0] + [m.frames for m in members]).tolist()
@@ -86,6 +108,7 @@ class DicomSeriesSource:
         meta.source_path = str(folder)
         meta.frames = int(self._starts[-1])
         meta.files = [str(m.path) for m in members]
+        meta.notes = list(notes or [])
         self.meta = meta
 
     def _locate(self, index: int) -> tuple[int, int]:
@@ -118,7 +141,14 @@ class DicomSeriesSource:
 
 def open_folder(folder: Path) -> DicomSeriesSource | ImageFrameSource:
     entries = sorted((p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")), key=lambda p: natural_key(p.name))
-    members = [m for m in (_read_member(p) for p in entries if p.name.upper() != "DICOMDIR") if m is not None]
+    read = [_read_member(p) for p in entries if p.name.upper() != "DICOMDIR"]
+    notes = [r for r in read if isinstance(r, str)]
+    checked = [_verified(m, notes) for m in read if isinstance(m, _Member)]
+    members = [m for m in checked if m is not None]
+    for note in notes:
+        log.warning("%s", note)
+    if not members and notes:
+        raise UnsupportedFileError(f"The folder holds no DICOM image that can be opened ({notes[0]}).", folder)
     if members:
         by_series: dict[str, list[_Member]] = {}
         for m in members:
@@ -128,7 +158,7 @@ def open_folder(folder: Path) -> DicomSeriesSource | ImageFrameSource:
             log.info("folder holds %d series; showing the one with %d files", len(by_series), len(chosen))
         order = {m.path: i for i, m in enumerate(chosen)}  # name order breaks ties
         chosen.sort(key=lambda m: (m.instance, m.time, order[m.path]))
-        return DicomSeriesSource(folder, chosen)
+        return DicomSeriesSource(folder, chosen, notes)
 
     images = []
     fmt = ""

@@ -47,6 +47,8 @@ class CineMeta:
     instance_number: int | None = None
     # for a folder series: the files in frame order
     files: list[str] = field(default_factory=list)
+    # what the user should know about how the source was read, e.g. a folder's file left out and why
+    notes: list[str] = field(default_factory=list)
 
     @property
     def mm_per_pixel(self) -> float | None:
