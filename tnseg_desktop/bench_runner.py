@@ -4,8 +4,10 @@ Medians after warm-up. Model timings use random weights where the real ones
 are not installed: speed does not depend on weight values.
 
 Output keys: ``device``, ``cine_load_ms_per_frame``, ``auto_mask_ms``,
-``embed_ms`` and ``click_refine_ms`` (each ``{model name: ms}``), plus
-``notes`` saying what was skipped and why.
+``embed_ms`` and ``click_refine_ms`` (each ``{model name: ms}``; ``litemedsam``
+with its real package weights and the app's default encoder backend),
+``encoder_backends`` (``{"litemedsam": {"default": ..., "embed_ms": {"fp32": ms,
+"bf16": ms, "onnx": ms}}}``), plus ``notes`` saying what was skipped and why.
 """
 
 from __future__ import annotations
@@ -107,7 +109,7 @@ def bench_cine_load(repeats: int = 3) -> tuple[float | None, str]:
 
 
 def bench_click_latency(device: torch.device, names: tuple[str, ...]) -> tuple[dict[str, dict[str, float]], list[str]]:
-    out: dict[str, dict[str, float]] = {"embed_ms": {}, "click_refine_ms": {}}
+    out: dict[str, dict[str, Any]] = {"embed_ms": {}, "click_refine_ms": {}, "encoder_backends": {}}
     notes: list[str] = []
     try:
         from tnseg_desktop.engine.latency import measure_click_latency
@@ -119,9 +121,11 @@ def bench_click_latency(device: torch.device, names: tuple[str, ...]) -> tuple[d
         except Exception as exc:  # a missing checkpoint for one refiner must not lose the other figures
             notes.append(f"{name}: click latency skipped ({' '.join(str(exc).split())[:200]})")
             continue
-        for key in out:
+        for key in ("embed_ms", "click_refine_ms"):
             if measured.get(key) is not None:
                 out[key][name] = float(measured[key])
+        if measured.get("embed_ms_by_backend"):
+            out["encoder_backends"][name] = {"default": measured["encoder_backend"], "embed_ms": measured["embed_ms_by_backend"]}
     return out, notes
 
 
@@ -143,9 +147,10 @@ def collect(device: torch.device, repeats: int = 5, clip_repeats: int = 3) -> di
         ms, note = fn(device, n)
         result["auto_mask_ms"][name] = ms
         result["notes"].append(note)
-    latency, notes = bench_click_latency(device, ("tnseg-lite", "sam-vit-b", "mobilesam"))
+    latency, notes = bench_click_latency(device, ("tnseg-lite", "sam-vit-b", "mobilesam", "litemedsam"))
     result["embed_ms"].update(latency["embed_ms"])
     result["click_refine_ms"].update(latency["click_refine_ms"])
+    result["encoder_backends"] = latency["encoder_backends"]
     result["notes"].extend(notes)
     return result
 

@@ -3,7 +3,9 @@
 - ``sam-vit-b`` / ``mobilesam``: one ``SamRefiner.refine`` on a frame whose
   embedding is cached (prompt encoder + mask decoder + upsampling to the
   frame), plus ``embed_ms``, the image encoder's time per frame;
-- ``tnseg-lite``: one ``LiteRefiner.refine`` (zoomed-in crop, one forward pass).
+- ``tnseg-lite``: one ``LiteRefiner.refine`` (zoomed-in crop, one forward pass);
+- ``litemedsam``: the real package weights; ``embed_ms`` of the encoder backend the app
+  uses by default, ``embed_ms_by_backend`` of fp32 eager, bf16 autocast and ONNX Runtime.
 
 The click is the typical correction: the current mask as prior, a positive
 click inside and a negative click outside it.
@@ -71,6 +73,33 @@ def _lite_refiner(device: torch.device) -> tuple[Any, str]:
         return LiteRefiner(TnsegLite(base_channels=16, head_hidden=32, input_size=160), device=str(device)), "random"
 
 
+def _litemedsam_refiner(device: torch.device, frame: np.ndarray, embed_n: int, result: dict[str, Any]) -> Any:
+    """The stock LiteMedSAM (package weights): every encoder backend timed, the app's default one kept for the clicks.
+
+    The ONNX backend's warm-up call exports the encoder the first time (into the user's cache), untimed.
+    """
+    from tnseg_desktop.engine.litemedsam_refiner import PRECISIONS, LiteMedSamRefiner, default_encoder_precision
+    from tnseg_desktop.model import litemedsam as lms
+
+    model, sha = lms.load_litemedsam()
+    result["weights"] = "package"
+    default = default_encoder_precision(device)
+    chosen = None
+    by_backend: dict[str, float] = {}
+    for precision in PRECISIONS if device.type == "cpu" else (default,):
+        r = LiteMedSamRefiner(model, weights_sha=sha, device=device, encoder_precision=precision, encoder_threads=torch.get_num_threads())
+        walls, cpus = _times_ms(lambda: r.encode(frame), embed_n, warmup=1)
+        by_backend[r.encoder_precision] = round(statistics.median(walls), 1)
+        if precision == default:
+            chosen = r
+            result["embed_ms"] = round(statistics.median(walls), 1)
+            result["embed_cpu_ms"] = round(statistics.median(cpus), 1)
+    result["encoder_backend"] = chosen.encoder_precision
+    result["embed_ms_by_backend"] = by_backend
+    chosen.prepare(frame)
+    return chosen
+
+
 def _load_average() -> float | None:
     try:
         import os
@@ -98,6 +127,8 @@ def measure_click_latency(model_name: str, device: torch.device | str = "cpu", n
         result["embed_ms"] = round(statistics.median(embeds), 1)
         result["embed_cpu_ms"] = round(statistics.median(embeds_cpu), 1)
         refiner.prepare(frame)
+    elif model_name == "litemedsam":
+        refiner = _litemedsam_refiner(device, frame, embed_n, result)
     else:
         raise ValueError(f"no click-latency benchmark for {model_name!r}")
 

@@ -6,13 +6,20 @@ see ``model/litemedsam.py``) and the precision of the encoder pass.
 
 Both variants (``litemedsam`` and ``litemedsam-thyroid``) share the stock
 encoder, so their embeddings are keyed by the encoder file's sha256 and the
-encoder precision only: switching between them, or the automatic mask of
+encoder backend only: switching between them, or the automatic mask of
 ``tnseg-med``, reuses every embedding already computed.
+
+Encoder backends (``encoder_precision``): ``fp32`` torch eager, ``bf16``
+torch eager under bfloat16 autocast, ``onnx`` ONNX Runtime on the CPU from a
+file exported once into the user's cache (``model/onnx_encoder.py``; the
+export runs inside the first ``encode``, i.e. in the background precompute).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 
 import numpy as np
 import torch
@@ -22,14 +29,21 @@ from tnseg_desktop.engine.embedding_cache import EmbeddingCache
 from tnseg_desktop.engine.sam_refiner import SamRefiner
 from tnseg_desktop.model import litemedsam as lms
 from tnseg_desktop.model.device import cpu_has_native_bf16
+from tnseg_desktop.model.onnx_encoder import OnnxEncoder
 
-PRECISIONS = ("fp32", "bf16")
+log = logging.getLogger(__name__)
+
+PRECISIONS = ("fp32", "bf16", "onnx")
 
 
 def default_encoder_precision(device: torch.device) -> str:
-    """bf16 autocast on a CPU with native bf16 (masks agree with fp32, see bench/interactive.py), else fp32.
+    """bf16 autocast on a CPU with native bf16, else float32; ONNX Runtime only when asked for.
 
-    ``TNSEG_ENCODER_PRECISION=fp32`` forces float32.
+    Measured by bench/litemedsam_encoder.py (5 ddti/val frames, one thread on a busy core of the
+    2-core AMD EPYC): CPU ms per embedding fp32 3626, bf16 1904, onnx 1580; Dice of the true-box
+    mask to fp32's: bf16 0.988 (min), onnx 0.998. ONNX is 17 % faster than bf16 but its one-time
+    export takes about 31 s inside the first ``encode``, which a fresh install's first box would
+    wait for, so it is not the default. ``TNSEG_ENCODER_PRECISION=fp32|bf16|onnx`` chooses.
     """
     forced = os.environ.get("TNSEG_ENCODER_PRECISION", "").strip().lower()
     if forced in PRECISIONS:
@@ -55,6 +69,7 @@ class LiteMedSamRefiner(SamRefiner):
         cache: EmbeddingCache | None = None,
         encoder_precision: str | None = None,
         decoder_bf16: bool | None = None,
+        encoder_threads: int | None = None,
     ) -> None:
         device = torch.device(device)
         self.encoder_precision = encoder_precision or default_encoder_precision(device)
@@ -62,15 +77,33 @@ class LiteMedSamRefiner(SamRefiner):
             raise ValueError(f"encoder precision must be one of {PRECISIONS}")
         model_id = embedding_model_id(weights_sha, self.encoder_precision) if weights_sha else None
         super().__init__(model, name=name, model_id=model_id, device=device, cache=cache, decoder_bf16=decoder_bf16)
+        self.weights_sha = weights_sha
+        self.encoder_threads = encoder_threads
+        self._onnx: OnnxEncoder | None = None
+        self._onnx_lock = threading.Lock()
         # the fine-tuned decoder was trained on its single output for the nodule (training/litemedsam_finetune.py)
         self.ambiguity_outputs = name == lms.LITEMEDSAM
 
     def input_size(self, h: int, w: int) -> tuple[int, int]:
         return lms.input_size(h, w, self.img_size)
 
+    def onnx_encoder(self) -> OnnxEncoder:
+        """The ONNX Runtime encoder (exported or read from the cache on its first call, not here)."""
+        with self._onnx_lock:
+            if self._onnx is None:
+                self._onnx = OnnxEncoder(self.model.image_encoder, self.weights_sha, self.img_size, threads=self.encoder_threads)
+            return self._onnx
+
     @torch.inference_mode()
     def encode(self, frame: np.ndarray) -> np.ndarray:
         x, _ = lms.preprocess(frame, self.img_size)
+        if self.encoder_precision == "onnx":
+            try:
+                return self.onnx_encoder()(x)
+            except Exception as exc:  # noqa: BLE001 - not installed, or an export this torch cannot do
+                # same network in float32: its embeddings match the ONNX ones to ~1e-5, so the cache key may stay
+                log.warning("ONNX encoder unavailable (%s): encoding with torch float32 instead", exc)
+                self.encoder_precision = "fp32"
         t = torch.from_numpy(x)[None].to(self.device)
         if self.encoder_precision == "bf16":
             with torch.autocast(self.device.type, dtype=torch.bfloat16):
@@ -78,6 +111,12 @@ class LiteMedSamRefiner(SamRefiner):
         else:
             emb = self.model.image_encoder(t)
         return emb[0].float().cpu().numpy()
+
+    def set_model(self, model: nn.Module, model_id: str) -> None:
+        super().set_model(model, model_id)
+        with self._onnx_lock:
+            self._onnx = None  # another encoder: its export is keyed by its own tensors
+            self.weights_sha = None
 
     def frames_that_fit(self) -> int:
         g = int(self.model.prompt_encoder.image_embedding_size[0])
