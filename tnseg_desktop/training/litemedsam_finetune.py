@@ -28,6 +28,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from tnseg_desktop.atomic_write import atomic_path
 from tnseg_desktop.model import litemedsam as lms
 from tnseg_desktop.training.clicks import next_click
 from tnseg_desktop.training.embedding_views import View, load_view
@@ -232,9 +233,8 @@ def save_decoder(model: torch.nn.Module, path: Path, base_sha: str, meta: dict) 
     from safetensors.torch import save_file
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(lms.decoder_state(model), str(tmp), metadata={"arch": ARCH, "base_sha256": base_sha, "meta": json.dumps(meta)})
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(lms.decoder_state(model), str(tmp), metadata={"arch": ARCH, "base_sha256": base_sha, "meta": json.dumps(meta)})
 
 
 def _main(argv: Sequence[str] | None = None) -> int:

@@ -26,6 +26,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from tnseg_desktop.atomic_write import atomic_path
 from tnseg_desktop.model import litemedsam as lms
 from tnseg_desktop.model.tnseg_med import ARCH, TnsegMed
 from tnseg_desktop.training.embedding_views import load_view
@@ -193,9 +194,8 @@ def save_med(net: TnsegMed, path: Path, base_sha: str, meta: dict) -> None:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().contiguous().clone() for k, v in net.state_dict().items()}
-    tmp = path.with_name(path.name + ".tmp")
-    save_file(state, str(tmp), metadata={"arch": ARCH, "config": json.dumps(net.config), "encoder_sha256": base_sha, "meta": json.dumps(meta)})
-    tmp.replace(path)
+    with atomic_path(path) as tmp:
+        save_file(state, str(tmp), metadata={"arch": ARCH, "config": json.dumps(net.config), "encoder_sha256": base_sha, "meta": json.dumps(meta)})
 
 
 def _main(argv: Sequence[str] | None = None) -> int:
