@@ -55,7 +55,7 @@ def build_command_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("segment", help="write a nodule mask per frame")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--out", required=True)
-    p.add_argument("--model", default="tnseg-lite")
+    p.add_argument("--model", default=None, help="model name or weights file (default: the app's automatic model, tnseg-med when installed)")
     p.add_argument("--prompt", default=None)
     p.add_argument("--format", choices=["png", "seg"], default="png")
     _add_device(p)
@@ -63,7 +63,7 @@ def build_command_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="Dice and IoU of a model on an images/ masks/ folder")
     p.add_argument("--data", required=True)
-    p.add_argument("--model", default="tnseg-lite")
+    p.add_argument("--model", default=None, help="model name or weights file (default: the app's automatic model, tnseg-med when installed)")
     p.add_argument("--prompt", default=None)
     p.add_argument("--json", required=True, dest="json_out")
     p.add_argument("--tta", action="store_true", help="average with the horizontally flipped prediction")
@@ -72,7 +72,7 @@ def build_command_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval-interactive", help="clicks needed to reach an IoU (NoC) with simulated clicks")
     p.add_argument("--data", required=True)
-    p.add_argument("--model", default="tnseg-lite")
+    p.add_argument("--model", default=None, help="model name or weights file (default: the app's automatic model, tnseg-med when installed)")
     p.add_argument("--refiner", default="auto", help="refiner name; 'auto' (default) is the one the app uses")
     p.add_argument("--start", choices=["empty", "auto", "box"], default="auto", help="box: the true box moved by a seeded ±10%% per side, counted as 2 clicks")
     p.add_argument("--max-clicks", type=int, default=20)
@@ -177,6 +177,10 @@ def parse(argv: Sequence[str]) -> tuple[str, argparse.Namespace]:
     commands = build_command_parser()
     if argv and argv[0] in HANDLERS and argv[0] not in ("gui", "self-test"):
         args = commands.parse_args(argv)
+        if hasattr(args, "model") and args.model is None:
+            from tnseg_desktop.model.resolve import default_auto_model
+
+            args.model = default_auto_model()
         return args.command, args
     if argv and argv[0] in ("-h", "--help"):
         build_gui_parser().print_help()

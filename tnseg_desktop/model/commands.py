@@ -55,7 +55,10 @@ def _print_table(rows: list[dict]) -> None:
     widths = [max(len(str(row[i])) for row in table) for i in range(len(header))]
     for row in table:
         print("  ".join(str(cell).ljust(w) for cell, w in zip(row, widths)).rstrip())
-    print(f"\nuser model folder: {user_models_dir()}")
+    from tnseg_desktop.model.resolve import default_auto_model
+
+    print(f"\nautomatic mask by default (segment, eval, the app): {default_auto_model()}")
+    print(f"user model folder: {user_models_dir()}")
 
 
 def _list(args: argparse.Namespace) -> int:

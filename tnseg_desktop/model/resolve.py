@@ -95,6 +95,36 @@ def check_prompt_usable(name: str, prompt: str | None) -> None:
                               f"that reads one ({', '.join(TEXT_PROMPT_ARCHITECTURES)}).")
 
 
+DEFAULT_AUTO_RANKING = (TNSEG_MED, "tnseg-lite")  # best first: ddti/val Dice in models/README.md
+
+
+def _installed(name: str) -> bool:
+    from tnseg_desktop.model import registry
+
+    try:
+        return name in registry.load_registry() and registry.status(name) == registry.INSTALLED
+    except Exception:  # an unreadable registry counts as nothing installed
+        return False
+
+
+def available_auto_models() -> list[str]:
+    """Automatic-mask models whose weights are present, best first (clip-tnseg last: it needs the user's CLIP).
+
+    The one owner of the default automatic model: the app, ``segment``, ``eval`` and the retraining worker
+    take the first of these. tnseg-med also needs LiteMedSAM's encoder (a dependency, so normally present).
+    """
+    names = [n for n in DEFAULT_AUTO_RANKING if _installed(n) and (n != TNSEG_MED or _installed("litemedsam"))]
+    if _installed("clip-tnseg") and _installed("clip-vit-b-16"):
+        names.append("clip-tnseg")
+    return names
+
+
+def default_auto_model() -> str:
+    """The automatic model used when none is named (tnseg-lite when nothing resolves, so errors name it)."""
+    names = available_auto_models()
+    return names[0] if names else "tnseg-lite"
+
+
 def load_auto_segmenter(name: str, device: torch.device, prompt: str | None = None, tta: bool = False) -> AutoSegmenter:
     check_prompt_usable(name, prompt)
     if _is_clip_tnseg(name):

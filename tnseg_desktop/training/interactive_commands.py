@@ -13,14 +13,15 @@ def cmd_eval_interactive(args: argparse.Namespace) -> int:
     from tnseg_desktop.training.interactive_eval import evaluate_interactive
     from tnseg_desktop.engine.refiner_choice import LITE, make_refiner, resolve_refiner_name
     from tnseg_desktop.model.device import choose_device
-    from tnseg_desktop.model.resolve import load_auto_segmenter
+    from tnseg_desktop.model.resolve import TEXT_PROMPT_ARCHITECTURES, architecture_of, load_auto_segmenter
     from tnseg_desktop.training.data import load_folder
 
     device = choose_device(getattr(args, "device", "auto"))
     samples = load_folder(args.data)
     max_clicks = int(args.max_clicks)
     # "tnseg-lite" as the refiner means the same weights as --model when that names a tnseg-lite file
-    lite_weights = args.model if not str(args.model).startswith("clip-tnseg") else LITE
+    # (clip-tnseg and tnseg-med are automatic models only: the refiner then uses the shipped tnseg-lite)
+    lite_weights = LITE if architecture_of(str(args.model)).startswith(TEXT_PROMPT_ARCHITECTURES) else args.model
     refiner_name = resolve_refiner_name(args.refiner, lite_weights)
     refiner = make_refiner(refiner_name, device, lite_weights=lite_weights)
     auto_probs = None

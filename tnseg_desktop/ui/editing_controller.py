@@ -18,7 +18,7 @@ from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QApplication
 
 from tnseg_desktop.engine.measurements import measure
-from tnseg_desktop.engine.out_of_range import ModelRange, load_range
+from tnseg_desktop.engine.out_of_range import ModelRange
 from tnseg_desktop.engine.session import Change, EditingSession, Origin
 from tnseg_desktop.engine.view_regions import Views, confine_models, views_of
 from tnseg_desktop.ui.background import Job, Relay, Worker
@@ -84,8 +84,9 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self.store = store
         self.session: EditingSession | None = None
         self.models = LoadedModels()
+        self.chosen_auto: str | None = None  # the automatic model the user picked (None: the provider's default)
         self.views = Views((0, 0), ())  # the open cine's ultrasound image regions (none: the whole frame)
-        self.model_range: ModelRange | None = load_range("tnseg-lite")  # judges tnseg-lite's automatic masks
+        self.model_range: ModelRange | None = None  # judges the automatic model's masks (set when models load)
         self._verdicts: dict[int, str | None] = {}  # frame -> out-of-range sentence of its automatic mask
         self._verdicts_pending: set[int] = set()
         self.study_id: int | None = None
@@ -204,7 +205,7 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
     def _out_of_range(self, index: int) -> str | None:
         """The out-of-range sentence for the automatic mask on frame ``index``; judged once, on the model worker."""
         session = self.session
-        if session is None or self.model_range is None or self.models.auto_name != "tnseg-lite" or session.auto_model is None:
+        if session is None or self.model_range is None or session.auto_model is None:
             return None
         if index in self._verdicts:
             return self._verdicts[index]

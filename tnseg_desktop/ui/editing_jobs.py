@@ -41,20 +41,28 @@ class ModelJobs:
         which model plays each role, keeping the models other than tnseg-lite that are already loaded.
         """
         provider, current, store = self.provider, self.models, getattr(self, "store", None)
-        auto = auto or current.auto_name
+        if auto is not None:
+            self.chosen_auto = auto  # the user's pick in the Model panel holds until they pick another
+        # otherwise the provider's default: after a retraining that is the retrained tnseg-lite
+        auto = getattr(self, "chosen_auto", None)
         refiner = refiner or current.refiner_name
 
-        def work(job: Job) -> tuple[LoadedModels, list, list[str], list[str], str | None]:
+        def work(job: Job) -> tuple[LoadedModels, list, list[str], list[str], str | None, Any]:
             _leave_a_core_for_the_window()
-            return (provider.load(auto, refiner, reuse=current), provider.missing(), provider.auto_names(),
-                    provider.refiner_names(), _active_version_name(store))
+            from tnseg_desktop.engine.out_of_range import load_range
+
+            loaded = provider.load(auto, refiner, reuse=current)
+            judge = load_range(loaded.auto_name) if loaded.auto_name else None
+            return (loaded, provider.missing(), provider.auto_names(), provider.refiner_names(),
+                    _active_version_name(store), judge)
 
         self.model_panel.set_device("loading models…")
         return self.model_worker.submit(work, self._models_loaded, self._job_failed, name="load models")
 
     def _models_loaded(self, result) -> None:
-        loaded, missing, autos, refiners, version = result
+        loaded, missing, autos, refiners, version, model_range = result
         self.models = loaded
+        self.model_range = model_range  # the automatic model's own range (models/<name>.range.json), if it ships one
         self.model_panel.set_models(autos, loaded.auto_name, refiners, loaded.refiner_name)
         self.model_panel.set_device(loaded.device_text)
         self.model_panel.set_version(None if loaded.version_unusable else version)

