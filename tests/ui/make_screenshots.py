@@ -5,6 +5,7 @@ resources/screenshots/viewer.png) and the editing states into resources/screensh
 
 - auto_mask.png       a loaded cine after "Segment all frames" (frame states along the slider)
 - clicks_contour.png  two corrective clicks (green +, red −) and the outline
+- text_gland.png, text_nodule.png  the text prompts "thyroid gland" and "thyroid nodule" (when text prompts are installed)
 - measurement.png     an accepted frame with its diameters in mm
 - no_weights.png      a machine without model weights: the banner, a painted mask
 - retrain_ready.png, retrain_running.png, retrain_done.png, model_versions.png
@@ -164,6 +165,17 @@ def editing_screenshots(out_dir: Path) -> None:
         _wait(app, lambda: len(ctl.session.prompts(8).clicks) == 2)
         _save(app, window, out_dir / "clicks_contour.png")
 
+        if ctl.models.clip is not None:  # text prompts (tnseg-med on a fresh install): on the next frame
+            window.go_to(9)
+            _wait(app, lambda: window.displayed_index == 9)
+            ctl.mask_controls.opacity.setValue(35)
+            for phrase, name in (("thyroid gland", "text_gland.png"), ("thyroid nodule", "text_nodule.png")):
+                ctl.text_field.edit.setText(phrase)
+                ctl.apply_text(phrase)
+                _wait(app, lambda: ctl.session.prompts(9).text == phrase and not ctl.busy, 120)
+                _save(app, window, out_dir / name)
+            window.go_to(8)
+            _wait(app, lambda: window.displayed_index == 8)
         ctl.mask_controls.opacity.setValue(30)
         job = ctl.accept()
         _wait(app, lambda: job is None or job.finished.is_set())
