@@ -21,9 +21,10 @@ LITEMEDSAM = "litemedsam"
 LITEMEDSAM_THYROID = "litemedsam-thyroid"
 LITEMEDSAM_NAMES = (LITEMEDSAM_THYROID, LITEMEDSAM)
 HYBRID = "litemedsam+tnseg-lite"  # boxes by litemedsam-thyroid (or stock), clicks by tnseg-lite on that mask
-# best first: litemedsam-thyroid gives the fewest clicks on ddti/val (figures in models/README.md);
+# best first: the hybrid (litemedsam-thyroid box, tnseg-lite clicks); litemedsam-thyroid alone gets worse with clicks
+# after its box on ddti/val (NoC@90 16.5 from a box; figures in models/README.md);
 # stock LiteMedSAM was trained with boxes only (a lone click gives an empty mask), so it ranks last
-RANKING = (LITEMEDSAM_THYROID, "sam-vit-h", "sam-vit-l", "sam-vit-b", "mobilesam", LITE, LITEMEDSAM)
+RANKING = (HYBRID, LITEMEDSAM_THYROID, "sam-vit-h", "sam-vit-l", "sam-vit-b", "mobilesam", LITE, LITEMEDSAM)
 
 
 def _litemedsam_names() -> list[str]:

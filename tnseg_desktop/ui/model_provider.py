@@ -173,6 +173,14 @@ class ModelProvider:
                 log.info("text prompts unavailable: %s", exc)
         if out.clip is None and hasattr(out.auto, "prob_map"):
             out.clip = out.auto  # tnseg-med reads the phrase itself (MiniLM text encoder, known targets)
+        elif out.clip is None and "tnseg-med" in autos:
+            try:
+                from tnseg_desktop.model.resolve import load_tnseg_med_segmenter
+
+                out.clip = reuse.clip if reuse is not None and reuse.clip is not None else load_tnseg_med_segmenter("tnseg-med", device)
+                share_embedding(out.clip, out.refiner)
+            except Exception as exc:
+                log.info("text prompts unavailable: %s", exc)
         return out
 
 

