@@ -18,13 +18,14 @@ from .editing_helpers import drag, pixel_pos
 
 @pytest.fixture(scope="module")
 def litemedsam_refiner():
-    from tnseg_desktop.engine.litemedsam_refiner import make_litemedsam_refiner
-    from tnseg_desktop.engine.refiner_choice import resolve_refiner_name
+    from tnseg_desktop.engine.refiner_choice import make_refiner, resolve_refiner_name
 
     torch.set_num_threads(1)
     name = resolve_refiner_name("auto")
     assert name.startswith("litemedsam"), f"the default refiner on a fresh install should be LiteMedSAM, not {name}"
-    return make_litemedsam_refiner(name if name in ("litemedsam", "litemedsam-thyroid") else "litemedsam")
+    refiner = make_refiner(name, "cpu")
+    refiner.name = name
+    return refiner
 
 
 def test_a_dragged_box_gives_the_litemedsam_mask_and_a_click_refines_it(make_window, qtbot, tmp_path, shared_data, litemedsam_refiner):
