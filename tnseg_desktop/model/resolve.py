@@ -121,8 +121,18 @@ def available_auto_models() -> list[str]:
 
 def default_auto_model() -> str:
     """The automatic model used when none is named (tnseg-lite when nothing resolves, so errors name it)."""
-    names = available_auto_models()
-    return names[0] if names else "tnseg-lite"
+    from tnseg_desktop.model import registry
+
+    for name in DEFAULT_AUTO_RANKING:
+        try:
+            status = registry.status(name)
+        except Exception:
+            continue
+        if status == registry.CORRUPT:
+            return name  # never silently another model: using it says what is wrong with its file
+        if status == registry.INSTALLED and (name != TNSEG_MED or _installed("litemedsam")):
+            return name
+    return "tnseg-lite"
 
 
 def load_auto_segmenter(name: str, device: torch.device, prompt: str | None = None, tta: bool = False) -> AutoSegmenter:
