@@ -42,6 +42,9 @@ def _add_device(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="auto (CUDA when present and working), cpu, cuda or cuda:N")
 
 
+MODEL_HELP = "model name or weights file (default: the app's automatic model, as `models list` names it)"
+
+
 def build_command_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tnseg-desktop", description="Thyroid nodule segmentation for ultrasound cine loops.")
     parser.add_argument("--version", action="version", version=f"tnseg-desktop {__version__}")
@@ -55,7 +58,7 @@ def build_command_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("segment", help="write a nodule mask per frame")
     p.add_argument("inputs", nargs="+", metavar="INPUT")
     p.add_argument("--out", required=True)
-    p.add_argument("--model", default=None, help="model name or weights file (default: the app's automatic model, tnseg-med when installed)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--prompt", default=None)
     p.add_argument("--format", choices=["png", "seg"], default="png")
     _add_device(p)
@@ -63,7 +66,7 @@ def build_command_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval", help="Dice and IoU of a model on an images/ masks/ folder")
     p.add_argument("--data", required=True)
-    p.add_argument("--model", default=None, help="model name or weights file (default: the app's automatic model, tnseg-med when installed)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--prompt", default=None)
     p.add_argument("--json", required=True, dest="json_out")
     p.add_argument("--tta", action="store_true", help="average with the horizontally flipped prediction")
@@ -72,7 +75,7 @@ def build_command_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("eval-interactive", help="clicks needed to reach an IoU (NoC) with simulated clicks")
     p.add_argument("--data", required=True)
-    p.add_argument("--model", default=None, help="model name or weights file (default: the app's automatic model, tnseg-med when installed)")
+    p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--refiner", default="auto", help="refiner name; 'auto' (default) is the one the app uses")
     p.add_argument("--start", choices=["empty", "auto", "box"], default="auto", help="box: the true box moved by a seeded ±10%% per side, counted as 2 clicks")
     p.add_argument("--max-clicks", type=int, default=20)

@@ -107,13 +107,17 @@ def _installed(name: str) -> bool:
         return False
 
 
+def _needs_met(name: str) -> bool:
+    return name != TNSEG_MED or _installed("litemedsam")  # tnseg-med runs on LiteMedSAM's encoder
+
+
 def available_auto_models() -> list[str]:
     """Automatic-mask models whose weights are present, best first (clip-tnseg last: it needs the user's CLIP).
 
     The one owner of the default automatic model: the app, ``segment``, ``eval`` and the retraining worker
     take the first of these. tnseg-med also needs LiteMedSAM's encoder (a dependency, so normally present).
     """
-    names = [n for n in DEFAULT_AUTO_RANKING if _installed(n) and (n != TNSEG_MED or _installed("litemedsam"))]
+    names = [n for n in DEFAULT_AUTO_RANKING if _installed(n) and _needs_met(n)]
     if _installed("clip-tnseg") and _installed("clip-vit-b-16"):
         names.append("clip-tnseg")
     return names
@@ -130,7 +134,7 @@ def default_auto_model() -> str:
             continue
         if status == registry.CORRUPT:
             return name  # never silently another model: using it says what is wrong with its file
-        if status == registry.INSTALLED and (name != TNSEG_MED or _installed("litemedsam")):
+        if status == registry.INSTALLED and _needs_met(name):
             return name
     return "tnseg-lite"
 

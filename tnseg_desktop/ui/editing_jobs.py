@@ -44,7 +44,7 @@ class ModelJobs:
         if auto is not None:
             self.chosen_auto = auto  # the user's pick in the Model panel holds until they pick another
         # otherwise the provider's default: after a retraining that is the retrained tnseg-lite
-        auto = getattr(self, "chosen_auto", None)
+        auto = self.chosen_auto
         refiner = refiner or current.refiner_name
 
         def work(job: Job) -> tuple[LoadedModels, list, list[str], list[str], str | None, Any]:

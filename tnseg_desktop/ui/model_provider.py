@@ -162,8 +162,9 @@ class ModelProvider:
         if self.lite_problem is not None and LITE in (out.auto_name, out.refiner_name):
             out.problems.insert(0, self.lite_problem)
             out.version_unusable = True
-        if reuse is not None and reuse.clip is not None and reuse.clip is not reuse.auto:
-            out.clip = reuse.clip
+        previous = reuse.clip if reuse is not None else None
+        if previous is not None and previous is not reuse.auto:
+            out.clip = previous  # clip-tnseg, or the tnseg-med loaded for text before
         elif self._status("clip-tnseg") == "installed":
             try:
                 from tnseg_desktop.engine.text_prompt import load_clip_predictor
@@ -177,10 +178,10 @@ class ModelProvider:
             try:
                 from tnseg_desktop.model.resolve import load_tnseg_med_segmenter
 
-                out.clip = reuse.clip if reuse is not None and reuse.clip is not None else load_tnseg_med_segmenter("tnseg-med", device)
-                share_embedding(out.clip, out.refiner)
+                out.clip = load_tnseg_med_segmenter("tnseg-med", device)
             except Exception as exc:
                 log.info("text prompts unavailable: %s", exc)
+        share_embedding(out.clip, out.refiner)  # also a kept one: the refiner may be another now
         return out
 
 

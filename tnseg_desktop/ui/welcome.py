@@ -39,9 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OK, WARN, OFF = "#7fbf95", "#e0a458", MUTED
-# what each model is for, in the words of the welcome screen; the rest of the registry shows in the Models dialog
-# what a fresh install runs, in the order the welcome card lists it (the defaults first: model/resolve.py
-# and engine/refiner_choice.py decide which model plays which role)
+# what a fresh install runs and what each model is for, in the words of the welcome screen (model/resolve.py
+# and engine/refiner_choice.py decide which plays which role); the rest of the registry shows in the Models dialog
 ESSENTIAL = {
     "tnseg-lite": "automatic mask and clicks (default); what Retrain on My Edits trains",
     "litemedsam-thyroid": "box refinement (default: its box, then tnseg-lite's clicks)",
