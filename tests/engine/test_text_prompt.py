@@ -71,6 +71,29 @@ def test_text_without_sam_thresholds_the_map():
     np.testing.assert_array_equal(mask, clip.prob_map(frame, "cystic nodule") >= 0.5)
 
 
+def test_a_refiner_trained_on_other_targets_leaves_the_map_as_it_is(sam):
+    class Targeted(TinyTextSeg):
+        def target_of(self, text: str) -> str:
+            return "gland" if "gland" in text else "nodule"
+
+    class NoduleRefiner:
+        text_targets = ("nodule",)
+
+        def __init__(self) -> None:
+            self.calls = 0
+
+        def refine(self, frame, prior, prompts):
+            self.calls += 1
+            return sam.refine(frame, prior, prompts)
+
+    frame, clip, refiner = _frame(), Targeted(), NoduleRefiner()
+    gland = text_to_mask(frame, "thyroid gland", None, refiner, clip)
+    np.testing.assert_array_equal(gland, clip.prob_map(frame, "thyroid gland") >= 0.5)
+    assert refiner.calls == 0
+    text_to_mask(frame, "thyroid nodule", None, refiner, clip)
+    assert refiner.calls == 1
+
+
 def test_map_at_another_resolution_is_resized(sam):
     class HalfRes:
         def prob_map(self, frame, text):

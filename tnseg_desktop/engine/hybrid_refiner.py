@@ -18,6 +18,7 @@ class HybridRefiner:
         self.box_refiner = box_refiner
         self.click_refiner = click_refiner
         self.name = name
+        self.text_targets = ("nodule",)  # its clicks are tnseg-lite's, trained on nodules only
 
     def prepare(self, frame: np.ndarray) -> None:
         self.box_refiner.prepare(frame)

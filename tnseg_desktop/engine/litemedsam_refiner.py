@@ -83,6 +83,8 @@ class LiteMedSamRefiner(SamRefiner):
         self._onnx_lock = threading.Lock()
         # the fine-tuned decoder was trained on its single output for the nodule (training/litemedsam_finetune.py)
         self.ambiguity_outputs = name == lms.LITEMEDSAM
+        # the stock model learnt many medical structures; the thyroid decoder only nodules (text_prompt._refines)
+        self.text_targets = None if name == lms.LITEMEDSAM else ("nodule",)
 
     def input_size(self, h: int, w: int) -> tuple[int, int]:
         return lms.input_size(h, w, self.img_size)

@@ -132,7 +132,7 @@ def text_to_mask(
     prompts = prompts_from_prob_map(prob, threshold)
     if prompts is None:
         raise NothingFound(f"Nothing on this frame matches '{phrase}' clearly enough; try another phrase or click instead.")
-    if sam_refiner is None:
+    if sam_refiner is None or not _refines(sam_refiner, clip_predictor, phrase):
         return prob >= threshold
     # a refiner trained with boxes and error clicks (LiteMedSAM) gets the box alone: peak points are not what it learned
     clicks = prompts.clicks if getattr(sam_refiner, "text_points", True) else []
@@ -141,6 +141,17 @@ def text_to_mask(
         assert prompts.component is not None
         return prompts.component
     return mask
+
+
+def _refines(refiner: MaskRefiner, predictor: ProbMapPredictor, phrase: str) -> bool:
+    """Whether the refiner was trained on what the phrase names (a refiner without ``text_targets`` refines anything).
+
+    The thyroid refiners learnt nodules: a gland's box would come back as the nodule inside it, so the
+    gland keeps the map's own mask.
+    """
+    targets = getattr(refiner, "text_targets", None)
+    target_of = getattr(predictor, "target_of", None)
+    return targets is None or target_of is None or target_of(phrase) in targets
 
 
 def load_phrases() -> list[str]:

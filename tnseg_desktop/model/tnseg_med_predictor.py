@@ -107,6 +107,12 @@ class TnsegMedPredictor:
             out = self.net(emb, img, cond)
         return out.float()[:, 0].cpu().numpy(), hws
 
+    def target_of(self, text: str) -> str:
+        """The known target ``text`` names (``UnknownTarget`` when none)."""
+        from tnseg_desktop.model.resolve import text_condition_for
+
+        return text_condition_for(text)[0]
+
     def prob_map(self, frame: np.ndarray, text: str) -> np.ndarray:
         """Probability of what ``text`` names (a known target, by nearest paraphrase) at frame size.
 
