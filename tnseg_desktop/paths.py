@@ -34,6 +34,16 @@ def user_models_dir() -> Path:
     return p
 
 
+VIEW_CACHE_ENV = "TNSEG_VIEW_CACHE"
+
+
+def view_cache_dir() -> Path:
+    """Embeddings of training views (LiteMedSAM encoder outputs), kept between retraining runs: $TNSEG_VIEW_CACHE
+    or view_cache/ in the data folder."""
+    env = os.environ.get(VIEW_CACHE_ENV)
+    return Path(env) if env else user_data_dir() / "view_cache"
+
+
 def store_dir() -> Path:
     p = user_data_dir() / "store"
     p.mkdir(parents=True, exist_ok=True)

@@ -79,6 +79,6 @@ def store_with_edits(root: Path, n: int = 30, seed: int = 0, invert_train: bool 
 def fast_settings(**kw) -> RetrainSettings:
     cfg = dict(size=SIZE, batch=4, lr=3e-3, warmup=3, val_every=1000, p_auto=1.0, aug_strength=0.0)
     cfg.update(kw.pop("train_config", {}))
-    base = dict(min_new_frames=5, steps=30, device="cpu", threads=1, nice=0, replay_root=None, train_config=cfg)
+    base = dict(min_new_frames=5, steps=30, device="cpu", threads=1, nice=0, replay_root=None, train_config=cfg, decoder=False)
     base.update(kw)
     return RetrainSettings(**base)

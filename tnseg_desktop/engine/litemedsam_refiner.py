@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -59,6 +60,7 @@ class LiteMedSamRefiner(SamRefiner):
     """``Refiner`` for LiteMedSAM (stock or with the decoder fine-tuned here)."""
 
     text_points = False  # a text prompt's map reaches LiteMedSAM as its box only (engine/text_prompt.py)
+    decoder_file: str | None = None  # the prompt-encoder/decoder file loaded (None: the stock one)
 
     def __init__(
         self,
@@ -125,7 +127,15 @@ class LiteMedSamRefiner(SamRefiner):
         return max(1, self.cache.max_bytes // (256 * g * g * 4))
 
 
-def make_litemedsam_refiner(name: str = lms.LITEMEDSAM, device: torch.device | str = "cpu", cache: EmbeddingCache | None = None) -> LiteMedSamRefiner:
-    """The stock model or a fine-tuned variant (its decoder file from the registry), ready to refine."""
-    model, sha = lms.load_litemedsam(decoder_path=lms.decoder_path_for(name))
-    return LiteMedSamRefiner(model, name=name, weights_sha=sha, device=device, cache=cache)
+def make_litemedsam_refiner(name: str = lms.LITEMEDSAM, device: torch.device | str = "cpu", cache: EmbeddingCache | None = None,
+                            decoder_path: Path | None = None) -> LiteMedSamRefiner:
+    """The stock model or a fine-tuned variant, ready to refine.
+
+    The fine-tuned decoder is ``decoder_path`` (a retrained version from the store) or else the registry's file
+    for ``name``; the encoder, and so every cached embedding, is the stock one either way.
+    """
+    use = decoder_path if decoder_path is not None and name != lms.LITEMEDSAM else lms.decoder_path_for(name)
+    model, sha = lms.load_litemedsam(decoder_path=use)
+    refiner = LiteMedSamRefiner(model, name=name, weights_sha=sha, device=device, cache=cache)
+    refiner.decoder_file = str(use) if use is not None else None
+    return refiner

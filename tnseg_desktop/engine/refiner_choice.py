@@ -7,6 +7,7 @@ is installed; tnseg-lite is available whenever its weights resolve.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import torch
 
@@ -84,8 +85,13 @@ def resolve_refiner_name(setting: str | None, lite_weights: str = LITE) -> str:
     return available[0]
 
 
-def make_refiner(name: str, device: torch.device | str = "cpu", lite_weights: str = LITE) -> Refiner:
-    """A refiner by name: ``tnseg-lite`` (weights ``lite_weights``), a .safetensors path, or a SAM name."""
+def make_refiner(name: str, device: torch.device | str = "cpu", lite_weights: str = LITE, decoder_weights: str | None = None,
+                 cache: Any = None) -> Refiner:
+    """A refiner by name: ``tnseg-lite`` (weights ``lite_weights``), a .safetensors path, or a SAM name.
+
+    ``decoder_weights`` is litemedsam-thyroid's decoder to use (a retrained version), for it and the hybrid;
+    ``cache`` an embedding cache to keep using (LiteMedSAM's encoder is the same whatever its decoder).
+    """
     if name == LITE or name.endswith(".safetensors"):
         from tnseg_desktop.engine.lite_refiner import LiteRefiner
         from tnseg_desktop.model.lite_predictor import LitePredictor
@@ -98,11 +104,14 @@ def make_refiner(name: str, device: torch.device | str = "cpu", lite_weights: st
         from tnseg_desktop.engine.hybrid_refiner import HybridRefiner
 
         sam = LITEMEDSAM_THYROID if LITEMEDSAM_THYROID in available_refiners(lite_weights) else LITEMEDSAM
-        return HybridRefiner(make_refiner(sam, device, lite_weights), make_refiner(LITE, device, lite_weights), name=HYBRID)
+        return HybridRefiner(make_refiner(sam, device, lite_weights, decoder_weights, cache), make_refiner(LITE, device, lite_weights), name=HYBRID)
     if name in LITEMEDSAM_NAMES:
+        from pathlib import Path
+
         from tnseg_desktop.engine.litemedsam_refiner import make_litemedsam_refiner
 
-        return make_litemedsam_refiner(name, torch.device(device))
+        decoder = Path(decoder_weights) if decoder_weights and name == LITEMEDSAM_THYROID else None
+        return make_litemedsam_refiner(name, torch.device(device), cache=cache, decoder_path=decoder)
     try:
         from tnseg_desktop.engine.sam_refiner import make_sam_refiner
     except ImportError:

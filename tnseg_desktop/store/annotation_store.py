@@ -420,23 +420,27 @@ class AnnotationStore:
         """Record a trained model (file, sha256, parent, metrics, data_counts, last_edit_id, status)."""
         return mv.record_model_version(self.db, name, **kwargs)
 
-    def list_model_versions(self) -> list[ModelVersion]:
-        return mv.list_model_versions(self.db)
+    def list_model_versions(self, role: str | None = None) -> list[ModelVersion]:
+        return mv.list_model_versions(self.db, role)
 
     def model_version(self, name: str) -> ModelVersion:
         return mv.get_model_version(self.db, name)
 
-    def active_model_version(self) -> ModelVersion | None:
-        return mv.active_model_version(self.db)
+    def active_model_version(self, role: str = "auto") -> ModelVersion | None:
+        """The version in use for ``role`` ("auto": the automatic-mask network; "decoder": LiteMedSAM's decoder)."""
+        return mv.active_model_version(self.db, role)
 
     def set_active_version(self, name: str) -> ModelVersion:
         return mv.set_active_version(self.db, name)
 
     def version_using_file(self, path: str | Path) -> ModelVersion | None:
-        """The active model version whose weights are ``path``, or None (checked before a model file is removed)."""
+        """The active model version (of any role) whose weights are ``path``, or None (checked before a model file is removed)."""
         target = Path(path).resolve()
-        active = self.active_model_version()
-        return active if active is not None and active.file and Path(active.file).resolve() == target else None
+        for role in mv.ROLES:
+            active = self.active_model_version(role)
+            if active is not None and active.file and Path(active.file).resolve() == target:
+                return active
+        return None
 
     def set_version_status(self, name: str, status: str) -> ModelVersion:
         return mv.set_version_status(self.db, name, status)
@@ -475,6 +479,7 @@ class AnnotationStore:
     def info(self) -> dict[str, Any]:
         count = lambda sql: int(self.db.query_one(sql)[0])  # noqa: E731
         active = self.active_model_version()
+        decoder = self.active_model_version("decoder")
         return {
             "path": str(self.root),
             "database": str(self.db_path),
@@ -485,6 +490,7 @@ class AnnotationStore:
             "drafts": count("SELECT COUNT(*) FROM drafts"),
             "model_versions": count("SELECT COUNT(*) FROM model_versions"),
             "active_model_version": active.name if active else None,
+            "active_decoder_version": decoder.name if decoder else None,
             "training_runs": count("SELECT COUNT(*) FROM training_runs"),
             "unclean_sessions": len(sessions.crashed_sessions(self.db, self.session_id)),
             "study_list": [

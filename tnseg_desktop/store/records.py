@@ -116,6 +116,7 @@ class ModelVersion:
     last_edit_id: int | None
     created_at: str
     status: str
+    role: str = "auto"  # "auto" (automatic-mask network) or "decoder" (LiteMedSAM prompt encoder + mask decoder)
 
 
 @dataclass(frozen=True)

@@ -118,7 +118,13 @@ _V4 = [
     "ALTER TABLE training_runs ADD COLUMN host TEXT NOT NULL DEFAULT ''",
 ]
 
-MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4]
+# version 5: what a model version is for: "auto" (the automatic-mask network) or "decoder" (LiteMedSAM's
+# prompt encoder + mask decoder); each role has its own active version
+_V5 = [
+    "ALTER TABLE model_versions ADD COLUMN role TEXT NOT NULL DEFAULT 'auto'",
+]
+
+MIGRATIONS: list[list[str]] = [_V1, _V2, _V3, _V4, _V5]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

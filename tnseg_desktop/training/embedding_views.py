@@ -196,9 +196,9 @@ def items_from_folder(folder: str | Path) -> list[Item]:
 
 
 def default_cache_dir() -> Path:
-    from tnseg_desktop.paths import user_data_dir
+    from tnseg_desktop.paths import view_cache_dir
 
-    return user_data_dir() / "view_cache"
+    return view_cache_dir()
 
 
 def _main(argv: Iterable[str] | None = None) -> int:

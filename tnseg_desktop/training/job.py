@@ -15,7 +15,12 @@ copied to a server to run there under ``torchrun``::
       "budget": {"steps": null, "minutes": 5.0},
       "train_config": {"size": 160, "batch": 8, "lr": 1e-3, "p_auto": 0.8, ...},
       "threads": 1,
-      "nice": 5
+      "nice": 5,
+      "decoder": {                       # optional: also retrain LiteMedSAM's prompt encoder + mask decoder
+        "base": {"name": "litemedsam-thyroid", "weights": "/.../litemedsam-thyroid.safetensors"},
+        "output": {"name": "litemedsam-thyroid-u1", "weights": "/.../models/litemedsam-thyroid-u1.safetensors"},
+        "steps": 40, "lr": 1e-5, "views": 2, "view_cache": "/.../view_cache", "max_base_val": 30
+      }
     }
 
 A FRAME names an image and its mask, either from the annotation store
@@ -75,6 +80,34 @@ class Budget:
 
 
 @dataclass
+class DecoderPart:
+    """The second trainable part of a run: LiteMedSAM's prompt encoder + mask decoder on cached embeddings."""
+
+    base_name: str
+    base_weights: str  # a decoder file (shipped litemedsam-thyroid or a user version)
+    output_name: str
+    output_weights: str
+    view_cache: str
+    steps: int = 40
+    lr: float = 1e-5
+    views: int = 2  # embeddings per user frame (plain, mirrored); replay and validation frames get one
+    max_base_val: int = 30
+
+    def to_json(self) -> dict[str, Any]:
+        return {"base": {"name": self.base_name, "weights": self.base_weights},
+                "output": {"name": self.output_name, "weights": self.output_weights},
+                "steps": self.steps, "lr": self.lr, "views": self.views, "view_cache": self.view_cache,
+                "max_base_val": self.max_base_val}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> "DecoderPart":
+        return cls(base_name=str(data["base"]["name"]), base_weights=str(data["base"]["weights"]),
+                   output_name=str(data["output"]["name"]), output_weights=str(data["output"]["weights"]),
+                   view_cache=str(data["view_cache"]), steps=data.get("steps", 40), lr=data.get("lr", 1e-5),
+                   views=data.get("views", 2), max_base_val=data.get("max_base_val", 30))
+
+
+@dataclass
 class Job:
     base_name: str
     base_weights: str
@@ -89,9 +122,10 @@ class Job:
     threads: int | None = None
     nice: int = 5
     run_id: int | None = None
+    decoder: DecoderPart | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        out = {
             "version": JOB_VERSION,
             "run_id": self.run_id,
             "base": {"name": self.base_name, "weights": self.base_weights},
@@ -105,6 +139,9 @@ class Job:
             "threads": self.threads,
             "nice": self.nice,
         }
+        if self.decoder is not None:
+            out["decoder"] = self.decoder.to_json()
+        return out
 
     @classmethod
     def from_json(cls, data: dict[str, Any], where: str = "") -> "Job":
@@ -126,6 +163,7 @@ class Job:
                 threads=data.get("threads"),
                 nice=int(data.get("nice", 5)),
                 run_id=data.get("run_id"),
+                decoder=DecoderPart.from_json(data["decoder"]) if data.get("decoder") else None,
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise JobError(f"the job file is incomplete or malformed ({type(exc).__name__}: {exc}).", where) from None
@@ -142,6 +180,10 @@ class Job:
 
         self.base_weights = absolute(self.base_weights)
         self.output_weights = absolute(self.output_weights)
+        if self.decoder is not None:
+            self.decoder.base_weights = absolute(self.decoder.base_weights)
+            self.decoder.output_weights = absolute(self.decoder.output_weights)
+            self.decoder.view_cache = absolute(self.decoder.view_cache)
         for ref in (*self.train, *self.val_user, *self.val_base):
             for k in ("image", "mask"):
                 if k in ref:
@@ -236,7 +278,42 @@ def validate_job(job: Job, where: str, job_dir: Path | None = None) -> Job:
     for group in ("train", "val_user", "val_base"):
         for i, ref in enumerate(getattr(job, group)):
             _check_frame(ref, f"{group}[{i}]", where)
+    if job.decoder is not None:
+        _check_decoder(job, folders, where)
     return job
+
+
+def _new_output(out: Path, base: Path, folders: list[Path], what: str, where: str) -> None:
+    if out.suffix != ".safetensors":
+        raise JobError(f"{what} must be a .safetensors file.", where)
+    if not _inside(out, folders):
+        raise JobError(f"{what} {str(out)!r} is outside the model folder {folders[0]}; a job writes only there.", where)
+    if out.exists() or out.resolve() == base.resolve():
+        raise JobError(f"{what} {str(out)!r} already exists; a run never writes over a model.", where)
+
+
+def _check_decoder(job: Job, folders: list[Path], where: str) -> None:
+    from tnseg_desktop.paths import user_data_dir, view_cache_dir
+
+    d = job.decoder
+    assert d is not None
+    for what, name in (("decoder base name", d.base_name), ("decoder output name", d.output_name)):
+        if not _NAME.fullmatch(name):
+            raise JobError(f"the {what} {name!r} is not a plain model name (letters, digits, '.', '_', '-').", where)
+    d.steps = _number(d.steps, int, 1, MAX_STEPS, "decoder.steps", where)
+    d.lr = _number(d.lr, float, 1e-8, 1.0, "decoder.lr", where)
+    d.views = _number(d.views, int, 1, 2, "decoder.views", where)
+    d.max_base_val = _number(d.max_base_val, int, 0, 100_000, "decoder.max_base_val", where)
+    base = Path(d.base_weights)
+    if not base.is_file():
+        raise JobError(f"the decoder base weights file {str(base)!r} does not exist.", where)
+    out = Path(d.output_weights)
+    _new_output(out, base, folders, "decoder.output.weights", where)
+    if out.resolve() == Path(job.output_weights).resolve():
+        raise JobError("decoder.output.weights is the same file as output.weights.", where)
+    cache_folders = [user_data_dir(), view_cache_dir()] + folders[1:]
+    if not _inside(Path(d.view_cache), cache_folders):
+        raise JobError(f"decoder.view_cache {d.view_cache!r} is outside the app's data folder {user_data_dir()}.", where)
 
 
 def _check_frame(ref: Any, label: str, where: str) -> None:

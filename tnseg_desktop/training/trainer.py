@@ -99,6 +99,7 @@ class LiteTrainer:
         progress: Progress | None = None,
         should_stop: Callable[[], bool] | None = None,
         sample_weights: Sequence[float] | None = None,
+        select: Callable[[list[dict[str, Any]]], float] | None = None,
     ) -> None:
         if not train:
             raise ValueError("no training samples")
@@ -122,6 +123,8 @@ class LiteTrainer:
         self.step = 0
         self.elapsed_prev = 0.0
         self.best: tuple[float, dict[str, torch.Tensor]] | None = None
+        # which validation result is best (higher wins): by default the mean Dice over all validation frames
+        self.select = select
         self.ema_model: TnsegLite | None = copy.deepcopy(self.model).eval() if cfg.ema > 0 else None
         self.history: list[dict[str, Any]] = []
 
@@ -219,11 +222,15 @@ class LiteTrainer:
             return None
         result = self.validate()
         dice_mean = result["dice_mean"]
-        if dice_mean is None:  # validation was cut short by a stop request
+        if dice_mean is None or len(result["per_image"]) < len(self.val_samples):  # cut short by a stop request
             return None
-        if self.best is None or dice_mean > self.best[0]:
-            self.best = (dice_mean, copy.deepcopy({k: v.detach().cpu() for k, v in self.eval_model.state_dict().items()}))
-        return {"val_dice": dice_mean, "val_iou": result["iou_mean"], "best_val_dice": self.best[0]}
+        score = dice_mean if self.select is None else float(self.select(result["per_image"]))
+        if self.best is None or score > self.best[0]:
+            self.best = (score, copy.deepcopy({k: v.detach().cpu() for k, v in self.eval_model.state_dict().items()}))
+        out = {"val_dice": dice_mean, "val_iou": result["iou_mean"], "best_val_dice": self.best[0]}
+        if self.select is not None:
+            out["val_score"] = score
+        return out
 
     def checkpoint(self) -> dict[str, Any]:
         return {

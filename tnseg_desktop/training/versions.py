@@ -1,4 +1,5 @@
-"""Which tnseg-lite weights are in use: the store's active model version, switching and rolling back.
+"""Which weights are in use for each role (tnseg-lite for the automatic mask, LiteMedSAM's decoder for boxes
+and clicks): the store's active model versions, switching and rolling back.
 
 The store keeps every version (name, file, sha256, parent, metrics, data
 counts, time, status). Before any version is trained the shipped tnseg-lite
@@ -88,3 +89,45 @@ def load_version(store: AnnotationStore, name: str, device: torch.device | str =
 
     return load_lite(weights_of(store.model_version(name)), device)
 
+
+
+# --- the decoder role: LiteMedSAM's prompt encoder + mask decoder (boxes and clicks) -------------------
+
+DECODER_SHIPPED = "litemedsam-thyroid"
+
+
+def shipped_decoder() -> Path | None:
+    """The shipped litemedsam-thyroid decoder file, or None when it (or LiteMedSAM itself) is not installed."""
+    from tnseg_desktop.model import registry
+
+    try:
+        registry.path_for("litemedsam")
+        return registry.path_for(DECODER_SHIPPED)
+    except registry.RegistryError:
+        return None
+
+
+def active_decoder(store: AnnotationStore | None) -> tuple[str, Path] | None:
+    """(name, checked file) of the decoder in use: the store's active decoder version, else the shipped one.
+
+    A decoder version whose file fails its check raises (the caller says so; it is never silently replaced).
+    """
+    active = store.active_model_version("decoder") if store is not None else None
+    if active is not None:
+        return active.name, weights_of(active)
+    path = shipped_decoder()
+    return (DECODER_SHIPPED, path) if path is not None else None
+
+
+def ensure_base_decoder_version(store: AnnotationStore) -> ModelVersion | None:
+    """The active decoder version; the shipped one is recorded as the first when there is none (None: not installed)."""
+    active = store.active_model_version("decoder")
+    if active is not None:
+        return active
+    if any(v.name == DECODER_SHIPPED for v in store.list_model_versions("decoder")):
+        return switch_to(store, DECODER_SHIPPED)
+    path = shipped_decoder()
+    if path is None:
+        return None
+    return store.record_model_version(DECODER_SHIPPED, file=str(path), sha256=sha256_of(path), parent=None, metrics={},
+                                      data_counts={"shipped": True}, last_edit_id=0, status="active", role="decoder")

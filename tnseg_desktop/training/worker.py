@@ -8,7 +8,7 @@ take the app down. Writes one JSON object per line on stdout:
     {"event": "phase", "phase": "evaluating-base" | "training" | "evaluating" | "saving"}
     {"event": "step", "step", "loss", "lr", "elapsed_s", "eta_s"[, "val_dice", ...]}
     {"event": "val", "step", "val_dice", "val_iou", "best_val_dice"}
-    {"event": "done", "output", "sha256", "metrics": {...}, "data_counts": {...}, "steps", "minutes"}
+    {"event": "done", "output", "sha256", "metrics": {...}, "data_counts": {...}, "steps", "minutes"[, "decoder": {...}]}
     {"event": "cancelled", "step"}                      (exit code 3)
     {"event": "error", "kind": "user"|"out-of-memory"|"crash", "message"}   (exit code 1)
 
@@ -169,8 +169,9 @@ def run_job(job: Job, emit: Emitter, stop: StopFlag) -> dict[str, Any]:
         emit(record)
 
     emit({"event": "phase", "phase": "training"})
+    select = _gate_like_selection({s.id for s in val_user}, (before.get("val_base") or {}).get("dice"))
     trainer = LiteTrainer(cfg, ddp.shard(train, ctx), val_user + val_base, model=model.train(), device=device,
-                          progress=progress, should_stop=should_stop)
+                          progress=progress, should_stop=should_stop, select=select if val_user else None)
     ddp.distribute(trainer, ctx)
     try:
         result = trainer.run()
@@ -186,6 +187,7 @@ def run_job(job: Job, emit: Emitter, stop: StopFlag) -> dict[str, Any]:
               "skipped": len(loader.skipped)}
     if stop():
         raise Cancelled()
+    decoder = _decoder_part(job, train, val_user, val_base, emit, stop, device) if job.decoder is not None else None
     # past this point the run is finished: a late SIGTERM must not leave a half-reported version
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     emit({"event": "phase", "phase": "saving"})
@@ -196,8 +198,49 @@ def run_job(job: Job, emit: Emitter, stop: StopFlag) -> dict[str, Any]:
         raise UserFacingError("the output model file appeared while training ran; it was left as it is and this run's "
                               "model was not saved.", job.output_weights)
     path = save_lite(trainer.model, job.output_weights, info)
-    return {"event": "done", "output": str(path), "name": job.output_name, "sha256": sha256_of(path), "metrics": metrics,
+    done = {"event": "done", "output": str(path), "name": job.output_name, "sha256": sha256_of(path), "metrics": metrics,
             "data_counts": counts, "steps": result["steps"], "minutes": round(result["minutes"], 3)}
+    if decoder is not None:
+        done["decoder"] = decoder
+    return done
+
+
+# the app's gate lets the base validation Dice fall by at most this much (retrain.RetrainSettings.max_base_drop)
+SELECT_MAX_BASE_DROP = 0.01
+
+
+def _gate_like_selection(user_ids: set[str], base_before: float | None) -> Callable[[list[dict[str, Any]]], float]:
+    """Keep the weights the gate would like best: the highest Dice on the user's held-out frames among those that
+    keep the base validation Dice; a mean over all frames would let a large base set (e.g. 92 thyroid frames
+    against 10 breast frames from a new site) choose the unchanged model."""
+
+    def score(rows: list[dict[str, Any]]) -> float:
+        user = [r["dice"] for r in rows if r["id"] in user_ids]
+        base = [r["dice"] for r in rows if r["id"] not in user_ids]
+        value = sum(user) / len(user) if user else 0.0
+        if base and base_before is not None and sum(base) / len(base) < base_before - SELECT_MAX_BASE_DROP:
+            value -= 1.0  # below every checkpoint that keeps the base set
+        return value
+
+    return score
+
+
+def _decoder_part(job: Job, train: list, val_user: list, val_base: list, emit: Emitter, stop: StopFlag, device: Any) -> dict[str, Any]:
+    """The decoder's record; a failure there is reported in it and does not cost the automatic mask's result."""
+    from tnseg_desktop.training.decoder_part import DecoderStopped, run_decoder_part
+
+    assert job.decoder is not None
+    try:
+        return run_decoder_part(job.decoder, job.train, train, val_user, val_base, emit, stop, device)
+    except DecoderStopped:
+        raise Cancelled() from None
+    except Exception as exc:  # noqa: BLE001 -- the auto part is finished and still saved
+        if stop():
+            raise Cancelled() from None
+        traceback.print_exc(file=sys.stderr)
+        Path(job.decoder.output_weights).unlink(missing_ok=True)
+        record = _error_record(exc)
+        return {"error": record["message"], "kind": record["kind"]}
 
 
 def _error_record(exc: BaseException) -> dict[str, Any]:

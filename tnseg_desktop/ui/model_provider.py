@@ -13,6 +13,8 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LITE = "tnseg-lite"
+HYBRID = "litemedsam+tnseg-lite"
+DECODER_REFINERS = ("litemedsam-thyroid", HYBRID)  # the refiners that use litemedsam-thyroid's (retrainable) decoder
 IMPORT_HINT = "tnseg-desktop models import FILE"
 
 
@@ -32,6 +34,8 @@ class LoadedModels:
     device_text: str = "CPU"
     problems: list[str] | None = None  # one sentence per model that could not be loaded
     version_unusable: bool = False  # the store's active version failed its check: the shipped tnseg-lite is loaded
+    decoder_name: str | None = None  # the LiteMedSAM decoder version the box tool uses (litemedsam-thyroid or a retrained one)
+    decoder_file: str | None = None
 
 
 # the models whose absence the banner reports, and what they are for; the optional ones (CLIP-TNseg,
@@ -48,6 +52,7 @@ class ModelProvider:
         self.device = device
         self.store = store  # when given, tnseg-lite means the store's active (retrained) version
         self.lite_problem: str | None = None  # why the active version could not be used, the last time
+        self.decoder_problem: str | None = None  # the same for the active decoder version
 
     def lite_weights(self) -> str:
         """The tnseg-lite weights in use: the active retrained version, else the shipped file.
@@ -69,6 +74,29 @@ class ModelProvider:
             self.lite_problem = (f"{user_message(exc, 'The active model version cannot be used')} The shipped tnseg-lite "
                                  "is used instead; choose a version in Training › Model Versions.")
             return LITE
+
+    def decoder_weights(self) -> tuple[str | None, str | None]:
+        """(version name, file) of litemedsam-thyroid's decoder in use: the store's active decoder version, else the
+        shipped file (None, None). A version that fails its check falls back to the shipped one, and says so."""
+        self.decoder_problem = None
+        if self.store is None:
+            return None, None
+        try:
+            from tnseg_desktop.training.versions import DECODER_SHIPPED
+
+            active = self.store.active_model_version("decoder")
+            if active is None or active.name == DECODER_SHIPPED:
+                return None, None
+            from tnseg_desktop.training.versions import weights_of
+
+            return active.name, str(weights_of(active))
+        except Exception as exc:
+            from tnseg_desktop.ui.messages import user_message
+
+            log.warning("active decoder version unusable, using the shipped litemedsam-thyroid: %s", exc)
+            self.decoder_problem = (f"{user_message(exc, 'The active box-tool version cannot be used')} The shipped "
+                                    "litemedsam-thyroid is used instead; choose a version in Training › Model Versions.")
+            return None, None
 
     def _status(self, name: str) -> str:
         try:
@@ -134,15 +162,30 @@ class ModelProvider:
         out = LoadedModels(device_text=describe_device(device), problems=[])
         names = self.refiner_names()
         refiner_name = refiner_name or (names[0] if names else None)
-        if refiner_name and refiner_name != LITE and reuse is not None and reuse.refiner_name == refiner_name:
-            out.refiner, out.refiner_name = reuse.refiner, refiner_name
+        lite_weights = self.lite_weights()
+        decoder_name, decoder_file = self.decoder_weights() if refiner_name in DECODER_REFINERS else (None, None)
+        old = reuse.refiner if reuse is not None and reuse.refiner_name == refiner_name else None
+        same_decoder = old is not None and (refiner_name not in DECODER_REFINERS or reuse.decoder_file == decoder_file)
+        if refiner_name and refiner_name not in (LITE, HYBRID) and same_decoder:
+            out.refiner, out.refiner_name = old, refiner_name
         elif refiner_name:
             try:
                 from tnseg_desktop.engine.refiner_choice import make_refiner
 
-                out.refiner, out.refiner_name = make_refiner(refiner_name, device, lite_weights=self.lite_weights()), refiner_name
+                if refiner_name == HYBRID and same_decoder:
+                    # its box part (LiteMedSAM, with its embeddings) is kept; its click part is tnseg-lite, whose
+                    # active version may have changed, so that part is always made anew
+                    from tnseg_desktop.engine.hybrid_refiner import HybridRefiner
+
+                    out.refiner = HybridRefiner(old.box_refiner, make_refiner(LITE, device, lite_weights=lite_weights), name=HYBRID)
+                else:
+                    out.refiner = make_refiner(refiner_name, device, lite_weights=lite_weights, decoder_weights=decoder_file,
+                                               cache=_embedding_cache_of(old))
+                out.refiner_name = refiner_name
             except Exception as exc:
                 out.problems.append(f"The refiner {refiner_name} could not be loaded ({exc}).")
+        if out.refiner is not None and refiner_name in DECODER_REFINERS:
+            out.decoder_name, out.decoder_file = decoder_name or "litemedsam-thyroid", decoder_file
         autos = self.auto_names()
         auto_name = auto_name or self.default_auto(autos)
         if auto_name:
@@ -159,8 +202,11 @@ class ModelProvider:
                 except Exception as exc:
                     out.problems.append(f"The model {auto_name} could not be loaded ({exc}).")
         share_embedding(out.auto, out.refiner)
-        if self.lite_problem is not None and LITE in (out.auto_name, out.refiner_name):
+        if self.lite_problem is not None and (LITE in (out.auto_name, out.refiner_name) or out.refiner_name == HYBRID):
             out.problems.insert(0, self.lite_problem)
+            out.version_unusable = True
+        if self.decoder_problem is not None and out.decoder_name is not None:
+            out.problems.insert(0, self.decoder_problem)
             out.version_unusable = True
         previous = reuse.clip if reuse is not None else None
         if previous is not None and previous is not reuse.auto:
@@ -183,6 +229,12 @@ class ModelProvider:
                 log.info("text prompts unavailable: %s", exc)
         share_embedding(out.clip, out.refiner)  # also a kept one: the refiner may be another now
         return out
+
+
+def _embedding_cache_of(refiner: Any) -> Any:
+    """The LiteMedSAM embedding cache of a refiner being replaced (its encoder stays, so its embeddings stay valid)."""
+    box = getattr(refiner, "box_refiner", refiner)
+    return getattr(box, "cache", None) if hasattr(box, "decoder_file") else None
 
 
 def share_embedding(auto: Any, refiner: Any) -> None:

@@ -40,7 +40,13 @@ def describe_plan(plan: retrain.RetrainPlan) -> str:
 
 
 def describe_progress(event: dict[str, Any]) -> str:
-    parts = [f"Step {event.get('step', 0)}"]
+    part = event.get("part")
+    if part == "decoder-embeddings":
+        parts = [f"Box tool: encoding frame {event.get('step', 0)} of {event.get('of', '?')}"]
+    elif part == "decoder":
+        parts = [f"Box tool: step {event.get('step', 0)}"]
+    else:
+        parts = [f"Step {event.get('step', 0)}"]
     if event.get("loss") is not None:
         parts.append(f"loss {event['loss']:.3f}")
     eta = event.get("eta_s")
@@ -66,6 +72,12 @@ def describe_result(result: retrain.RetrainResult) -> str:
         lines.append(f"{name} is now in use; earlier versions stay in Training › Model Versions.")
     else:
         lines.append(f"{name} was kept but is not used: {d.reason}")
+    b = result.decoder_decision
+    if b is not None:
+        lines.append(f"Box tool on your held-out frames: Dice {_pct(b.user_before)} → {_pct(b.user_after)}"
+                     + (f"; base validation {_pct(b.base_before)} → {_pct(b.base_after)}" if b.base_before is not None else ""))
+    if result.decoder_message:
+        lines.append(result.decoder_message)
     return "\n".join(lines)
 
 
@@ -271,7 +283,10 @@ class RetrainPanel(QWidget):
                 self.status.setText(describe_progress(event))
         elif kind == "phase":
             labels = {"evaluating-base": "Checking the current model…", "training": "Training…",
-                      "evaluating": "Checking the new model…", "saving": "Saving the new model…"}
+                      "evaluating": "Checking the new model…", "saving": "Saving the new model…",
+                      "decoder-embeddings": "Encoding your frames for the box tool…",
+                      "decoder-evaluating-base": "Checking the current box tool…",
+                      "decoder-training": "Training the box tool…", "decoder-evaluating": "Checking the new box tool…"}
             self.status.setText(labels.get(event.get("phase"), ""))
         elif kind == "data" and event.get("skipped"):
             self.status.setText(f"{len(event['skipped'])} frame(s) could not be read and are left out.")
@@ -325,14 +340,19 @@ class RetrainPanel(QWidget):
         self._state = "idle"
         self.last_result = result
         self._set_running(False)
-        self.status.setText({"promoted": "Finished: the new model is in use.", "rejected": "Finished: the new model was not better.",
-                             "cancelled": "Cancelled.", "failed": "Training failed."}[result.status])
+        text = {"promoted": "Finished: the new model is in use.", "rejected": "Finished: the new model was not better.",
+                "cancelled": "Cancelled.", "failed": "Training failed."}[result.status]
+        if result.decoder_version is not None:
+            text += " The new box tool is in use." if result.decoder_promoted else " The new box tool was not better."
+        self.status.setText(text)
         self.comparison.setText(describe_result(result))
         if result.status in ("failed", "cancelled") and self.plan is not None:
             self._show_plan(describe_plan(self.plan), self.plan.ready)  # nothing was used up: the count stands
         self.refresh()
-        if result.status == "promoted" and result.version is not None:
-            self.version_promoted.emit(result.version.name)
+        promoted = [v.name for v, ok in ((result.version, result.status == "promoted"),
+                                         (result.decoder_version, result.decoder_promoted)) if v is not None and ok]
+        if promoted:
+            self.version_promoted.emit(" and ".join(promoted))
         self.finished.emit(result.status, result.message)
 
     def shutdown(self, wait_ms: int = 5000) -> None:
