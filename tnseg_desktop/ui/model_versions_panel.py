@@ -19,7 +19,8 @@ from tnseg_desktop.ui.messages import user_message
 
 log = logging.getLogger(__name__)
 
-COLUMNS = ("Version", "Status", "Trained", "Parent", "Frames (yours + replay)", "Your held-out Dice", "Base Dice")
+COLUMNS = ("Version", "For", "Status", "Trained", "Parent", "Frames (yours + replay)", "Your held-out Dice", "Base Dice")
+ROLE_TEXT = {"auto": "automatic mask", "decoder": "box tool"}  # a decoder version's Dice is box-prompted
 
 
 def _dice_change(v: ModelVersion, which: str) -> str:
@@ -36,7 +37,7 @@ def version_cells(v: ModelVersion) -> list[str]:
         frames = f"{counts['train_user']} + {counts.get('train_replay', 0)}"
     else:
         frames = "shipped" if counts.get("shipped") else "—"
-    return [v.name, v.status, v.created_at[:16].replace("T", " "), v.parent_name or "—", frames,
+    return [v.name, ROLE_TEXT.get(v.role, v.role), v.status, v.created_at[:16].replace("T", " "), v.parent_name or "—", frames,
             _dice_change(v, "val_user"), _dice_change(v, "val_base")]
 
 
