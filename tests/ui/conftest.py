@@ -28,6 +28,9 @@ def make_window(qtbot):
     yield make
     for w in windows:
         w.shutdown()
+        editing = getattr(w, "editing", None)
+        if editing is not None:  # the app does this on aboutToQuit; a test's window never quits the app
+            editing.shutdown()
 
 
 @pytest.fixture

@@ -7,8 +7,10 @@ from training.retrain_support import fast_settings, store_with_edits
 
 from tnseg_desktop.paths import user_models_dir
 from tnseg_desktop.training.worker import FAULT_ENV
-from tnseg_desktop.ui.model_versions_panel import ModelVersionsPanel
+from tnseg_desktop.ui.model_versions_panel import COLUMNS, ModelVersionsPanel
 from tnseg_desktop.ui.retrain_panel import RetrainPanel
+
+STATUS = COLUMNS.index("Status")
 
 WORKER_TIMEOUT_MS = 180_000
 
@@ -92,13 +94,13 @@ def test_retrain_promotes_and_the_versions_panel_rolls_back(qtbot, panel_for):
     qtbot.addWidget(versions_panel)
     qtbot.waitUntil(lambda: len(versions_panel.versions) == 2, timeout=10_000)  # listed on the store worker
     assert [v.name for v in versions_panel.versions] == [new_name, "tiny-base"]
-    assert versions_panel.table.item(0, 1).text() == "active"
+    assert versions_panel.table.item(0, STATUS).text() == "active"
     versions_panel.select("tiny-base")
     with qtbot.waitSignal(versions_panel.version_activated) as activated:
         versions_panel.use_button.click()
     assert activated.args == ["tiny-base"]
     assert store.active_model_version().name == "tiny-base"
-    assert versions_panel.table.item(1, 1).text() == "active"
+    assert versions_panel.table.item(1, STATUS).text() == "active"
 
 
 def test_window_has_the_training_menu_and_docks(make_window):

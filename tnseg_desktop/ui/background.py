@@ -118,3 +118,10 @@ class Relay(QObject):
     """Emits from any thread; the connected slots run on the GUI thread."""
 
     fired = Signal(object, object)
+
+    def send(self, kind: object, payload: object) -> None:
+        """Emit from a worker thread; a no-op once the window (and this relay) has been deleted."""
+        try:
+            self.fired.emit(kind, payload)
+        except RuntimeError:  # "Signal source has been deleted": the window closed while the thread ran
+            log.debug("relay gone; dropped %r from a background thread", kind)

@@ -93,6 +93,7 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self.autosaver: Any = None
         self.last_error: BaseException | None = None
         self.precompute: Any = None
+        self._retired_precomputes: list[Any] = []  # cancelled, maybe still finishing a frame; joined at shutdown
         self._unsubscribe: Callable[[], None] | None = None
         self._batch_job: Job | None = None
         self._drafted: set[int] = set()
@@ -188,7 +189,7 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         session.set_clip_predictor(self.models.clip)
         self.session = session
         relay = self.relay
-        self._unsubscribe = session.subscribe(lambda i, ch: relay.fired.emit("session", (session, i, ch)))
+        self._unsubscribe = session.subscribe(lambda i, ch: relay.send("session", (session, i, ch)))
         self.strip.set_count(len(session))
         self._drafted = set()
         self.study_id, self.autosaver = None, None
@@ -240,11 +241,16 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
                                  lambda saved: self._restore_saved(session, saved), self._job_failed,
                                  name="register study")
 
-    def _end_session(self) -> None:
-        self.cancel_job()
+    def _retire_precompute(self) -> None:
+        """Cancel the embedding precompute without waiting for the frame in progress."""
         if self.precompute is not None:
             self.precompute.cancel(wait=False)
+            self._retired_precomputes = [p for p in self._retired_precomputes if p.running] + [self.precompute]
             self.precompute = None
+
+    def _end_session(self) -> None:
+        self.cancel_job()
+        self._retire_precompute()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
@@ -447,6 +453,10 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self._shut = True
         self._autosave_timer.stop()
         self._end_session()
+        for pre in self._retired_precomputes:
+            # An embedding thread is a daemon inside torch: left running, interpreter exit aborts the process.
+            pre.cancel(wait=True, timeout=10.0)
+        self._retired_precomputes.clear()
         for w in (self.model_worker, self.batch_worker, self.store_worker):
             w.stop(5.0)
         if self.store is not None:

@@ -84,9 +84,7 @@ class ModelJobs:
         self._restart_precompute()
 
     def _restart_precompute(self) -> None:
-        if self.precompute is not None:
-            self.precompute.cancel(wait=False)
-            self.precompute = None
+        self._retire_precompute()
         refiner, session = self.models.refiner, self.session
         if session is None or refiner is None or not getattr(refiner, "needs_embedding", False):
             self.model_panel.set_embedding_progress(0, 0)
@@ -95,7 +93,7 @@ class ModelJobs:
 
         relay = self.relay
         pre = Precompute(session.source, refiner, current=max(0, self.window.displayed_index),
-                         on_progress=lambda i, done, total: relay.fired.emit("embed", (pre, done, total)))
+                         on_progress=lambda i, done, total: relay.send("embed", (pre, done, total)))
         self.precompute = pre.start()
         self.model_panel.set_embedding_progress(0, pre.count)
 
@@ -126,7 +124,7 @@ class ModelJobs:
         holder: dict[str, Job] = {}
 
         def work(job: Job) -> str:
-            done = session.auto_mask_range(order, progress=lambda d, t: relay.fired.emit("progress", (job, d, t)),
+            done = session.auto_mask_range(order, progress=lambda d, t: relay.send("progress", (job, d, t)),
                                            should_stop=lambda: job.cancelled, batch_size=2)
             return f"Segmented {len(done)} of {len(order)} frames" + (" (cancelled)." if job.cancelled else ".")
 
@@ -150,7 +148,7 @@ class ModelJobs:
         def work(job: Job) -> str:
             from tnseg_desktop.engine.propagation import propagate
 
-            res = propagate(session, index, direction, progress=lambda d, t: relay.fired.emit("progress", (job, d, t)),
+            res = propagate(session, index, direction, progress=lambda d, t: relay.send("progress", (job, d, t)),
                             should_stop=lambda: job.cancelled)
             text = f"Propagated to {len(res.frames)} frame(s) for review"
             if res.stopped_at is not None:
