@@ -64,3 +64,25 @@ def test_a_store_damaged_past_the_check_at_open_still_lets_the_window_start(make
     window.open_path("/data/loop.dcm")
     qtbot.waitUntil(lambda: window.displayed_index == 0, timeout=5000)
     ctl.shutdown()
+
+
+def test_the_app_removes_what_a_killed_run_left_and_says_so(make_window, qtbot) -> None:
+    import os
+    import time
+
+    from tests.store.conftest import blob
+    from tnseg_desktop.store.cleanup import MIN_AGE_S
+
+    store = AnnotationStore(paths.store_dir())
+    orphan = store.root / store.files.put(blob(40, 50, 10, 10, 5))[0]  # its row never committed
+    store.close()
+    half_model = paths.user_models_dir() / ".tnseg-lite-u9.safetensors.k1.tmp"
+    half_model.write_bytes(b"half")
+    old = time.time() - MIN_AGE_S - 60
+    for p in (orphan, half_model):
+        os.utime(p, (old, old))
+
+    window, ctl = _window(make_window)
+    qtbot.waitUntil(lambda: not orphan.exists() and not half_model.exists(), timeout=10000)
+    qtbot.waitUntil(lambda: "1 temporary file(s) and 1 unreferenced mask file(s)"
+                    in window.statusBar().currentMessage(), timeout=5000)

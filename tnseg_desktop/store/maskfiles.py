@@ -53,7 +53,12 @@ class MaskFiles:
         sha = hashlib.sha256(data).hexdigest()
         rel = f"masks/{sha[:2]}/{sha}.png"
         target = self.root / rel
-        if not (target.is_file() and _file_sha256(target) == sha):
+        if target.is_file() and _file_sha256(target) == sha:
+            try:  # reused: fresh again, so the start-up cleanup never takes it before this row commits
+                target.touch()
+            except OSError:
+                pass
+        else:
             atomic_write_bytes(target, data)
         return rel, sha, int(binary.sum())
 

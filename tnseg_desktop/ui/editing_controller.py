@@ -512,6 +512,10 @@ def attach_editing_for_app(window, with_store: bool = True, provider: Any = None
             store = None
     controller = attach_editing(window, store=store, ask_recovery=True, provider=provider)
     controller.store_root = root
+    if store is not None:
+        from tnseg_desktop import paths
+
+        controller.clean_leftovers(paths.user_models_dir())
     if problem is not None:
         log.error("the annotation store is damaged: %s", problem)
         controller.show_store_problem(problem, backup)

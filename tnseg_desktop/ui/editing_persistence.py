@@ -24,6 +24,21 @@ class StorePersistence:
     """Mixed into :class:`~tnseg_desktop.ui.editing_controller.EditingController`: every store write runs
     on the ``store`` worker."""
 
+    def clean_leftovers(self, models_dir=None) -> Job | None:
+        """At start, on the store thread: remove what killed runs left behind (store/cleanup.py) and say so."""
+        if self.store is None or self.store.read_only:
+            return None
+        from tnseg_desktop.store.cleanup import remove_leftovers
+
+        store = self.store
+
+        def done(report) -> None:
+            if report.removed or report.failed:
+                self._say(report.summary())
+
+        return self.store_worker.submit(lambda job: remove_leftovers(store, models_dir), done, self._job_failed,
+                                        name="clean leftovers")
+
     def _register_study(self, session: EditingSession, frames: Frames, meta) -> tuple[dict, dict]:
         """On the store thread: the study id, then its accepted masks and drafts to show again."""
         from tnseg_desktop.store import DraftAutosaver
