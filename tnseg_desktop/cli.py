@@ -14,7 +14,7 @@ import traceback
 from typing import Callable, Sequence
 
 from tnseg_desktop import __version__
-from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.errors import UserFacingError, printable
 
 # command name -> "module:function"; the function takes the parsed namespace and returns an exit code
 HANDLERS: dict[str, str] = {
@@ -213,7 +213,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             traceback.print_exc()
         else:
             msg = " ".join(str(exc).split()) or type(exc).__name__
-            print(f"tnseg-desktop: internal error ({type(exc).__name__}): {msg} (run with --debug for details)", file=sys.stderr)
+            print(f"tnseg-desktop: internal error ({type(exc).__name__}): {printable(msg)} (run with --debug for details)", file=sys.stderr)
         return 1
 
 

@@ -96,3 +96,14 @@ def test_a_two_view_frame_is_segmented_within_one_ultrasound_region(tmp_path, sh
     mask = cv2.imread(str(tmp_path / "o" / "gdcm-US-ALOKA-16" / "frame_0000.png"), cv2.IMREAD_UNCHANGED) > 0
     inside = [int(mask[y0:y1 + 1, x0:x1 + 1].sum()) for x0, y0, x1, y1 in regions]
     assert mask.sum() > 0 and max(inside) == mask.sum() and min(inside) == 0
+
+
+def test_a_file_name_with_a_newline_and_an_ansi_code_is_escaped_on_its_one_line(tmp_path):
+    bad = tmp_path / "Doe\nJane\x1b[2J.dcm"
+    bad.write_bytes(b"\x00" * 10)
+    r = subprocess.run([sys.executable, "-m", "tnseg_desktop", "segment", str(bad), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode != 0
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "\x1b" not in r.stderr and "Doe\\nJane\\x1b[2J.dcm" in lines[0]

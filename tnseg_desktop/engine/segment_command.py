@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.errors import UserFacingError, printable
 
 BATCH = 8
 
@@ -80,14 +80,14 @@ def segment_one(src: Path, folder: Path, seg: Any, args: argparse.Namespace) -> 
                     write_mask_png(path, masks[i])
                 except OSError as exc:
                     raise UserFacingError(f"could not write the mask file ({exc.strerror or exc}).", str(path)) from None
-            print(f"\r{src.name}: {idx[-1] + 1}/{n} frames", end="", file=sys.stderr, flush=True)
+            print(f"\r{printable(src.name)}: {idx[-1] + 1}/{n} frames", end="", file=sys.stderr, flush=True)
         print(file=sys.stderr)
         if args.format == "seg":
             from tnseg_desktop.io.seg_writer import write_seg
 
             seg_path = folder / f"{folder.name}_seg.dcm"
             write_seg(src, masks, seg_path, algorithm_name=args.model)
-            print(f"wrote {seg_path}", file=sys.stderr)
+            print(f"wrote {printable(seg_path)}", file=sys.stderr)
     return n
 
 
@@ -109,13 +109,13 @@ def cmd_segment(args: argparse.Namespace) -> int:
                 if getattr(args, "debug", False):
                     traceback.print_exc()
                 text = exc.one_line()
-                print(f"tnseg-desktop: {text if exc.path else f'{src}: {text}'}", file=sys.stderr)
+                print(f"tnseg-desktop: {text if exc.path else printable(src) + ': ' + text}", file=sys.stderr)
             except Exception as exc:  # a bug on one input: say so on its line and go on with the others
                 failed += 1
                 if getattr(args, "debug", False):
                     traceback.print_exc()
                 msg = " ".join(str(exc).split()) or type(exc).__name__
-                print(f"tnseg-desktop: {src}: internal error ({type(exc).__name__}): {msg} (run with --debug for details)", file=sys.stderr)
+                print(f"tnseg-desktop: {printable(src)}: internal error ({type(exc).__name__}): {printable(msg)} (run with --debug for details)", file=sys.stderr)
     except KeyboardInterrupt:
         print("\ncancelled; masks written so far are complete files", file=sys.stderr)
         return 130
