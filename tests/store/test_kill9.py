@@ -18,6 +18,7 @@ import pytest
 from tests.store.writer_process import ORIGINAL_OFFSET, mask_for
 from tnseg_desktop.store import AnnotationStore
 from tnseg_desktop.store.annotation_store import DB_NAME
+from tnseg_desktop.store.cleanup import remove_leftovers
 
 REPO = Path(__file__).resolve().parents[2]
 WRITER = Path(__file__).with_name("writer_process.py")
@@ -103,6 +104,6 @@ def test_accepted_masks_survive_kill_9(tmp_path: Path) -> None:
         info = store.recover()
         assert info is not None and info.accepted_in_session >= 0
         # no temporary files are taken for masks, and stale ones can be cleaned
-        store.remove_unreferenced_files()
+        remove_leftovers(store, min_age_s=0.0)  # every writer is dead: nothing is about to commit
         for a in store.accepted_frames():
             store.load_mask(a.final_mask_id)

@@ -24,7 +24,7 @@ def _run(base_before: float, alphas=(1.0, 0.5, 0.25)):
     tuned_weights = {k: v.clone() for k, v in tuned.state_dict().items()}
     user, base_set = _samples(1, 4, invert=True), _samples(2, 4)
     events: list[dict] = []
-    result, alpha = _interpolate_with_base(tuned, base, alphas, user, base_set, base_before, "cpu", lambda: False,
+    result, alpha = _interpolate_with_base(tuned, base, alphas, user, base_set, base_before, 0.01, "cpu", lambda: False,
                                            events.append)
     return base, tuned, tuned_weights, user, base_set, events, result, alpha
 

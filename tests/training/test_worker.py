@@ -116,6 +116,10 @@ def test_job_file_round_trip_and_fixed_validation_split(tmp_path):
     other, _ = store_with_edits(tmp_path / "other", n=30)
     job2 = retrain.build_job(other, retrain.plan_retrain(other, settings), settings)
     assert {f["key"] for f in job2.val_user} == val_keys
+    # the gate's allowed base drop reaches the worker (its interpolation chooses alpha by the same rule)
+    settings.max_base_drop = 0.03
+    strict = read_job(write_job(retrain.build_job(store, plan, settings), tmp_path / "job3.json"))
+    assert strict.max_base_drop == 0.03
 
 
 def test_the_app_leaves_a_core_for_the_window_when_it_starts_the_worker(tmp_path, monkeypatch):

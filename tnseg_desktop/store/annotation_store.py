@@ -469,13 +469,6 @@ class AnnotationStore:
         rows = self.db.query("SELECT file FROM masks UNION SELECT file FROM drafts")
         return {r[0] for r in rows}
 
-    def remove_unreferenced_files(self) -> int:
-        """Delete mask files no row names (left by a crash between file write and commit, or old drafts)."""
-        stale = self.files.unreferenced(self.referenced_files())
-        for p in stale:
-            p.unlink(missing_ok=True)
-        return len(stale)
-
     def info(self) -> dict[str, Any]:
         count = lambda sql: int(self.db.query_one(sql)[0])  # noqa: E731
         active = self.active_model_version()

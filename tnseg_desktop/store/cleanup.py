@@ -67,8 +67,7 @@ def _remove(path: Path, into: list[Path], report: Cleanup) -> None:
     into.append(path)
 
 
-def remove_leftovers(store, models_dir: Path | None = None, *, min_age_s: float = MIN_AGE_S,
-                     now: float | None = None) -> Cleanup:
+def remove_leftovers(store, models_dir: Path | None = None, *, min_age_s: float = MIN_AGE_S) -> Cleanup:
     """Delete stale temporary files in the store (and ``models_dir``) and mask files no row names.
 
     ``store`` is an open, writable :class:`~tnseg_desktop.store.AnnotationStore`; a read-only (damaged)
@@ -77,7 +76,7 @@ def remove_leftovers(store, models_dir: Path | None = None, *, min_age_s: float 
     report = Cleanup()
     if store.read_only:
         return report
-    now = time.time() if now is None else now
+    now = time.time()
     folders = [store.root]
     if models_dir is not None and store.running_training_run() is None:
         folders.append(Path(models_dir))

@@ -123,6 +123,9 @@ class Job:
     nice: int = 5
     run_id: int | None = None
     decoder: DecoderPart | None = None
+    # how far the base validation Dice may fall (the app's gate, RetrainSettings.max_base_drop); the worker's
+    # interpolation picks its alpha by the same rule
+    max_base_drop: float = 0.01
 
     def to_json(self) -> dict[str, Any]:
         out = {
@@ -138,6 +141,7 @@ class Job:
             "train_config": self.train_config,
             "threads": self.threads,
             "nice": self.nice,
+            "max_base_drop": self.max_base_drop,
         }
         if self.decoder is not None:
             out["decoder"] = self.decoder.to_json()
@@ -164,6 +168,7 @@ class Job:
                 nice=int(data.get("nice", 5)),
                 run_id=data.get("run_id"),
                 decoder=DecoderPart.from_json(data["decoder"]) if data.get("decoder") else None,
+                max_base_drop=float(data.get("max_base_drop", 0.01)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise JobError(f"the job file is incomplete or malformed ({type(exc).__name__}: {exc}).", where) from None

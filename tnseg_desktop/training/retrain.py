@@ -334,7 +334,8 @@ def build_job(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettin
     return Job(base_name=plan.base_name, base_weights=str(plan.base_weights), output_name=name,
                output_weights=str(user_models_dir() / f"{name}.safetensors"), train=train, val_user=val_user,
                val_base=val_base, device=s.device, budget=plan.budget, train_config=dict(s.train_config),
-               threads=s.threads or threads_leaving_a_core(), nice=s.nice, decoder=decoder)
+               threads=s.threads or threads_leaving_a_core(), nice=s.nice, decoder=decoder,
+               max_base_drop=s.max_base_drop)
 
 
 def start_run(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettings | None = None) -> tuple[TrainingRun, Job, Path]:

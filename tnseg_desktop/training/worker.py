@@ -169,9 +169,7 @@ def run_job(job: Job, emit: Emitter, stop: StopFlag) -> dict[str, Any]:
         emit(record)
 
     emit({"event": "phase", "phase": "training"})
-    # with interpolation afterwards the base set is kept by alpha, so the checkpoint is the one best on the user's frames
-    select = _gate_like_selection({s.id for s in val_user},
-                                  None if INTERPOLATION_ALPHAS else (before.get("val_base") or {}).get("dice"))
+    select = _user_selection({s.id for s in val_user})
     trainer = LiteTrainer(cfg, ddp.shard(train, ctx), val_user + val_base, model=model.train(), device=device,
                           progress=progress, should_stop=should_stop, select=select if val_user else None)
     ddp.distribute(trainer, ctx)
@@ -183,10 +181,9 @@ def run_job(job: Job, emit: Emitter, stop: StopFlag) -> dict[str, Any]:
         return {"event": "done-worker", "rank": ctx.rank if ctx else 0}
 
     emit({"event": "phase", "phase": "evaluating"})
-    if val_user and before.get("val_base") and INTERPOLATION_ALPHAS:
+    if val_user and before.get("val_base"):
         after, alpha = _interpolate_with_base(trainer.model, load_lite(job.base_weights, device), INTERPOLATION_ALPHAS,
-                                              val_user, val_base,
-                                              before["val_base"]["dice"], device, stop, emit)
+                                              val_user, val_base, before["val_base"]["dice"], job.max_base_drop, device, stop, emit)
     else:
         after = {"val_user": _evaluate(trainer.model, val_user, device, stop), "val_base": _evaluate(trainer.model, val_base, device, stop)}
         alpha = 1.0
@@ -214,14 +211,13 @@ def run_job(job: Job, emit: Emitter, stop: StopFlag) -> dict[str, Any]:
     return done
 
 
-# the app's gate lets the base validation Dice fall by at most this much (retrain.RetrainSettings.max_base_drop)
-SELECT_MAX_BASE_DROP = 0.01
 # weights tried between the base (0) and the fine-tuned model (1); the fine-tuned end is tried first
 INTERPOLATION_ALPHAS = (1.0, 0.75, 0.6, 0.5, 0.4, 0.3)
 
 
 def _interpolate_with_base(model: Any, base: Any, alphas: tuple[float, ...], val_user: list, val_base: list,
-                           base_before: float, device: Any, stop: StopFlag, emit: Emitter) -> tuple[dict[str, Any], float]:
+                           base_before: float, max_base_drop: float, device: Any, stop: StopFlag,
+                           emit: Emitter) -> tuple[dict[str, Any], float]:
     """Weight-space interpolation between the base and the fine-tuned network (WiSE-FT, Wortsman et al. 2022).
 
     Fine-tuning on a new site's frames gains there but forgets the base set more than the gate allows (busi_dev:
@@ -233,36 +229,31 @@ def _interpolate_with_base(model: Any, base: Any, alphas: tuple[float, ...], val
 
     tuned = {k: v.detach().clone() for k, v in model.state_dict().items()}
     start = base.state_dict()
-    best: tuple[float, float, dict[str, Any]] | None = None
+    best: tuple[float, float, dict[str, Any], dict[str, Any]] | None = None
     for alpha in alphas:
         mixed = {k: (torch.lerp(start[k].to(v.dtype), v, alpha) if v.is_floating_point() else v) for k, v in tuned.items()}
         model.load_state_dict(mixed)
         result = {"val_user": _evaluate(model, val_user, device, stop), "val_base": _evaluate(model, val_base, device, stop)}
-        keeps = result["val_base"]["dice"] >= base_before - SELECT_MAX_BASE_DROP
+        keeps = result["val_base"]["dice"] >= base_before - max_base_drop
         score = result["val_user"]["dice"] - (0.0 if keeps else 1.0)
         emit({"event": "interpolation", "alpha": alpha, "val_user": result["val_user"]["dice"],
               "val_base": result["val_base"]["dice"]})
         if best is None or score > best[0]:
-            best = (score, alpha, result)
+            best = (score, alpha, result, mixed)
     assert best is not None
-    _, alpha, result = best
-    model.load_state_dict({k: (torch.lerp(start[k].to(v.dtype), v, alpha) if v.is_floating_point() else v)
-                           for k, v in tuned.items()})
+    _, alpha, result, weights = best
+    model.load_state_dict(weights)
     return result, alpha
 
 
-def _gate_like_selection(user_ids: set[str], base_before: float | None) -> Callable[[list[dict[str, Any]]], float]:
-    """Keep the weights the gate would like best: the highest Dice on the user's held-out frames among those that
-    keep the base validation Dice; a mean over all frames would let a large base set (e.g. 92 thyroid frames
-    against 10 breast frames from a new site) choose the unchanged model."""
+def _user_selection(user_ids: set[str]) -> Callable[[list[dict[str, Any]]], float]:
+    """Keep the checkpoint best on the user's held-out frames; the base set is kept afterwards by interpolation
+    (_interpolate_with_base). A mean over all frames would let a large base set (e.g. 92 thyroid frames against
+    10 breast frames from a new site) choose the unchanged model."""
 
     def score(rows: list[dict[str, Any]]) -> float:
         user = [r["dice"] for r in rows if r["id"] in user_ids]
-        base = [r["dice"] for r in rows if r["id"] not in user_ids]
-        value = sum(user) / len(user) if user else 0.0
-        if base and base_before is not None and sum(base) / len(base) < base_before - SELECT_MAX_BASE_DROP:
-            value -= 1.0  # below every checkpoint that keeps the base set
-        return value
+        return sum(user) / len(user) if user else 0.0
 
     return score
 

@@ -241,13 +241,6 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
                                  lambda saved: self._restore_saved(session, saved), self._job_failed,
                                  name="register study")
 
-    def _retire_precompute(self) -> None:
-        """Cancel the embedding precompute without waiting for the frame in progress."""
-        if self.precompute is not None:
-            self.precompute.cancel(wait=False)
-            self._retired_precomputes = [p for p in self._retired_precomputes if p.running] + [self.precompute]
-            self.precompute = None
-
     def _end_session(self) -> None:
         self.cancel_job()
         self._retire_precompute()
@@ -453,10 +446,7 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self._shut = True
         self._autosave_timer.stop()
         self._end_session()
-        for pre in self._retired_precomputes:
-            # An embedding thread is a daemon inside torch: left running, interpreter exit aborts the process.
-            pre.cancel(wait=True, timeout=10.0)
-        self._retired_precomputes.clear()
+        self._join_retired_precomputes()
         for w in (self.model_worker, self.batch_worker, self.store_worker):
             w.stop(5.0)
         if self.store is not None:

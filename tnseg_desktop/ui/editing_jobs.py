@@ -83,6 +83,19 @@ class ModelJobs:
         session.set_clip_predictor(self.models.clip)
         self._restart_precompute()
 
+    def _retire_precompute(self) -> None:
+        """Cancel the embedding precompute without waiting for the frame in progress."""
+        if self.precompute is not None:
+            self.precompute.cancel(wait=False)
+            self._retired_precomputes = [p for p in self._retired_precomputes if p.running] + [self.precompute]
+            self.precompute = None
+
+    def _join_retired_precomputes(self) -> None:
+        """At shutdown: an embedding thread is a daemon inside torch; left running, interpreter exit aborts."""
+        for pre in self._retired_precomputes:
+            pre.cancel(wait=True, timeout=10.0)
+        self._retired_precomputes.clear()
+
     def _restart_precompute(self) -> None:
         self._retire_precompute()
         refiner, session = self.models.refiner, self.session

@@ -26,7 +26,7 @@ class StorePersistence:
 
     def clean_leftovers(self, models_dir=None) -> Job | None:
         """At start, on the store thread: remove what killed runs left behind (store/cleanup.py) and say so."""
-        if self.store is None or self.store.read_only:
+        if self.store is None:
             return None
         from tnseg_desktop.store.cleanup import remove_leftovers
 
