@@ -61,6 +61,9 @@ def build_command_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", default=None, help=MODEL_HELP)
     p.add_argument("--prompt", default=None)
     p.add_argument("--format", choices=["png", "seg"], default="png")
+    p.add_argument("--keep-names", action="store_true",
+                   help="name each output folder and SEG after its input file (which often carries the patient's name "
+                        "or ID) instead of the de-identified study key")
     _add_device(p)
     _add_common(p)
 

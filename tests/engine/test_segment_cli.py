@@ -5,7 +5,9 @@ import cv2
 import numpy as np
 import pydicom
 
+from tnseg_desktop.engine.segment_command import study_key
 from tnseg_desktop.io import open_source
+from tnseg_desktop.io.content_hash import content_hash
 
 
 def test_segment_writes_one_mask_per_frame_and_a_seg(tmp_path, shared_data):
@@ -13,7 +15,7 @@ def test_segment_writes_one_mask_per_frame_and_a_seg(tmp_path, shared_data):
     out = tmp_path / "out"
     r = subprocess.run([sys.executable, "-m", "tnseg_desktop", "segment", str(src), "--out", str(out), "--format", "seg", "--model", "tnseg-lite", "--device", "cpu"], capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    folder = out / "US-PAL-8-10x-echo"
+    (folder,) = out.iterdir()
     pngs = sorted(folder.glob("frame_*.png"))
     with open_source(src) as cine:
         assert len(pngs) == len(cine) == 10
@@ -23,7 +25,7 @@ def test_segment_writes_one_mask_per_frame_and_a_seg(tmp_path, shared_data):
         m = cv2.imread(str(p), cv2.IMREAD_UNCHANGED)
         assert m.shape == (rows, cols) and set(np.unique(m)) <= {0, 255}
         masks[i] = m > 0
-    seg = pydicom.dcmread(folder / "US-PAL-8-10x-echo_seg.dcm")
+    seg = pydicom.dcmread(folder / f"{folder.name}_seg.dcm")
     assert seg.Modality == "SEG" and seg.SegmentSequence[0].SegmentAlgorithmName == "tnseg-lite"
     # frames of the SEG (one per source frame) carry the same pixels as the PNGs
     seg_pixels = seg.pixel_array.reshape(-1, rows, cols).astype(bool)
@@ -72,7 +74,7 @@ def test_several_inputs_every_one_tried_each_failure_on_its_line_one_layout(tmp_
     missing = tmp_path / "in" / "gone.dcm"
     dicom = shared_data / "dicom" / "US1_UNCR.dcm"
     out = tmp_path / "out"
-    r = _segment(str(image), str(bad), str(missing), str(dicom), "--out", str(out))
+    r = _segment(str(image), str(bad), str(missing), str(dicom), "--out", str(out), "--keep-names")
     assert r.returncode != 0
     errors = r.stderr.strip().splitlines()
     errors = [line for line in errors if line.startswith("tnseg-desktop:")]
@@ -93,7 +95,8 @@ def test_a_two_view_frame_is_segmented_within_one_ultrasound_region(tmp_path, sh
     assert len(regions) == 2  # the two side-by-side views
     r = _segment(str(src), "--out", str(tmp_path / "o"))
     assert r.returncode == 0, r.stderr
-    mask = cv2.imread(str(tmp_path / "o" / "gdcm-US-ALOKA-16" / "frame_0000.png"), cv2.IMREAD_UNCHANGED) > 0
+    (folder,) = (tmp_path / "o").iterdir()
+    mask = cv2.imread(str(folder / "frame_0000.png"), cv2.IMREAD_UNCHANGED) > 0
     inside = [int(mask[y0:y1 + 1, x0:x1 + 1].sum()) for x0, y0, x1, y1 in regions]
     assert mask.sum() > 0 and max(inside) == mask.sum() and min(inside) == 0
 
@@ -107,3 +110,25 @@ def test_a_file_name_with_a_newline_and_an_ansi_code_is_escaped_on_its_one_line(
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
     assert "\x1b" not in r.stderr and "Doe\\nJane\\x1b[2J.dcm" in lines[0]
+
+
+def test_outputs_are_named_by_the_de_identified_study_key_not_the_patients_file_name(tmp_path, shared_data):
+    named = tmp_path / "in" / "DOE_JANE_1234567.dcm"  # file names often carry the patient's name or ID
+    named.parent.mkdir()
+    named.write_bytes((shared_data / "dicom" / "US1_UNCR.dcm").read_bytes())
+    copy = tmp_path / "in" / "copy.dcm"
+    copy.write_bytes(named.read_bytes())
+    out = tmp_path / "out"
+    r = _segment(str(named), str(copy), "--out", str(out), "--format", "seg")
+    assert r.returncode == 0, r.stderr
+    with open_source(named) as cine:
+        key = study_key(content_hash(cine, cine.meta))
+    assert sorted(p.name for p in out.iterdir()) == [key, f"{key}_2"]  # the same study twice: two folders
+    written = [p.name for p in out.rglob("*")]
+    assert not [n for n in written if "DOE" in n or "1234567" in n]
+    assert (out / key / f"{key}_seg.dcm").is_file() and (out / key / "frame_0000.png").is_file()
+    assert f"DOE_JANE_1234567.dcm -> {key}" in r.stderr  # the user is told which input became which folder
+    # asking for the input's names keeps them
+    r = _segment(str(named), "--out", str(tmp_path / "kept"), "--keep-names")
+    assert r.returncode == 0, r.stderr
+    assert [p.name for p in (tmp_path / "kept").iterdir()] == ["DOE_JANE_1234567"]

@@ -142,3 +142,20 @@ def test_jpeg_and_16bit_png(tmp_path: Path, ddti_frames: list[np.ndarray]) -> No
     cv2.imwrite(str(tmp_path / "w.png"), wide)
     frame = open_source(tmp_path / "w.png").frame(0)
     assert frame.dtype == np.uint8 and frame.min() == 0 and frame.max() == 255
+
+
+@pytest.mark.parametrize("compress", [None, "rle"])
+def test_one_file_claiming_100000_frames_does_not_take_over_the_folder(tmp_path: Path, ddti_frames: list[np.ndarray],
+                                                                        compress: str | None) -> None:
+    folder = tmp_path / "series"
+    series = pydicom.uid.generate_uid()
+    for i, f in enumerate(ddti_frames[:4]):
+        write_cine_dicom([f], folder / f"b{i}.dcm", instance_number=i + 1, series_instance_uid=series)
+    liar = write_cine_dicom(ddti_frames[4:6], folder / "a_liar.dcm", compress=compress)  # another series, 2 frames
+    ds = pydicom.dcmread(liar)
+    ds.NumberOfFrames = 100_000
+    ds.save_as(liar)
+    with open_source(folder) as cine:
+        assert len(cine) == 4
+        np.testing.assert_array_equal(cine.frame(0), ddti_frames[0])
+        assert any("a_liar.dcm was left out" in n for n in cine.meta.notes)

@@ -1,9 +1,12 @@
 """``tnseg-desktop segment INPUT... --out DIR``: the automatic mask of every frame of every input (DESIGN.md section 5).
 
-One layout for one input or many: ``DIR/<input name>/frame_NNNN.png`` (NNNN
-the 0-based frame index, as in File › Export › PNG) and, with ``--format seg``,
-``DIR/<input name>/<input name>_seg.dcm``. Every input is tried; each one that
-fails gets its own line on stderr and the exit code is non-zero when any did.
+One layout for one input or many: ``DIR/<key>/frame_NNNN.png`` (NNNN the
+0-based frame index, as in File › Export › PNG) and, with ``--format seg``,
+``DIR/<key>/<key>_seg.dcm``. The key is the de-identified study key
+(``study-`` and the start of the content hash the store also knows the study
+by), because input file names often carry the patient's name or ID;
+``--keep-names`` uses the input's name instead. Every input is tried; each one
+that fails gets its own line on stderr and the exit code is non-zero when any did.
 """
 
 from __future__ import annotations
@@ -27,15 +30,22 @@ def safe_stem(path: Path) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", path.stem if path.is_file() else path.name) or "input"
 
 
-def output_folders(inputs: list[Path], out_root: Path) -> list[Path]:
-    """One folder per input under ``out_root``; inputs with the same name get ``_2``, ``_3``, ..."""
-    used: dict[str, int] = {}
-    folders = []
-    for src in inputs:
-        stem = safe_stem(src)
-        used[stem] = used.get(stem, 0) + 1
-        folders.append(out_root / (stem if used[stem] == 1 else f"{stem}_{used[stem]}"))
-    return folders
+def study_key(content_hash: str) -> str:
+    """The de-identified name of a study's outputs: one-way (a hash of its pixels), the same on every run."""
+    return f"study-{content_hash[:12]}"
+
+
+class OutputFolders:
+    """One folder per input under ``root``; a name used twice in a run gets ``_2``, ``_3``, ..."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self._used: dict[str, int] = {}
+
+    def folder_for(self, name: str) -> Path:
+        self._used[name] = self._used.get(name, 0) + 1
+        n = self._used[name]
+        return self.root / (name if n == 1 else f"{name}_{n}")
 
 
 def _prepare_out(out: str) -> Path:
@@ -58,16 +68,21 @@ def _make_folder(folder: Path) -> None:
         raise UserFacingError(f"the output folder cannot be created ({exc.strerror or exc}).", str(folder)) from None
 
 
-def segment_one(src: Path, folder: Path, seg: Any, args: argparse.Namespace) -> int:
-    """Masks (and a SEG) of one input into ``folder``; returns the number of frames."""
+def segment_one(src: Path, folders: OutputFolders, seg: Any, args: argparse.Namespace) -> int:
+    """Masks (and a SEG) of one input into its folder under ``folders``; returns the number of frames."""
     from tnseg_desktop.engine.view_regions import ViewConfinedSegmenter, views_of
     from tnseg_desktop.io import open_source
+    from tnseg_desktop.io.content_hash import content_hash
     from tnseg_desktop.io.export_png import write_mask_png
 
     with open_source(src) as cine:
         if args.format == "seg" and not cine.meta.is_dicom:
             raise UserFacingError("a DICOM SEG can only be written for a DICOM source; use --format png.", str(src))
         n = len(cine)
+        keep = getattr(args, "keep_names", False)
+        folder = folders.folder_for(safe_stem(src) if keep else study_key(content_hash(cine, cine.meta)))
+        if not keep:
+            print(f"{printable(src.name)} -> {folder.name}", file=sys.stderr)
         model = ViewConfinedSegmenter(seg, views_of(cine.meta))
         _make_folder(folder)
         masks: dict[int, np.ndarray] = {}
@@ -101,9 +116,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
     inputs = [Path(p) for p in args.inputs]
     total_frames, failed = 0, 0
     try:
-        for src, folder in zip(inputs, output_folders(inputs, out_root)):
+        folders = OutputFolders(out_root)
+        for src in inputs:
             try:
-                total_frames += segment_one(src, folder, seg, args)
+                total_frames += segment_one(src, folders, seg, args)
             except UserFacingError as exc:
                 failed += 1
                 if getattr(args, "debug", False):
