@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 import traceback
 from typing import Callable, Sequence
@@ -197,10 +198,25 @@ def parse(argv: Sequence[str]) -> tuple[str, argparse.Namespace]:
     return ("self-test" if args.self_test else "gui"), args
 
 
+def _route_library_warnings(debug: bool) -> None:
+    """Python warnings (pydicom's "Invalid value for VR DA" on a non-conformant header, torch's notices) go to
+    the log, not raw onto stderr, whose lines are the command's own; ``--debug`` shows them."""
+    logging.captureWarnings(True)
+    target = logging.getLogger("py.warnings")
+    if debug:
+        if not logging.getLogger().handlers:
+            logging.basicConfig(level=logging.DEBUG)
+        return
+    target.propagate = False
+    if not target.handlers:
+        target.addHandler(logging.NullHandler())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     name, args = parse(argv)
     debug = bool(getattr(args, "debug", False))
+    _route_library_warnings(debug)
     try:
         return int(_resolve(HANDLERS[name])(args) or 0)
     except UserFacingError as exc:

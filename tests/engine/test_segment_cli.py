@@ -132,3 +132,24 @@ def test_outputs_are_named_by_the_de_identified_study_key_not_the_patients_file_
     r = _segment(str(named), "--out", str(tmp_path / "kept"), "--keep-names")
     assert r.returncode == 0, r.stderr
     assert [p.name for p in (tmp_path / "kept").iterdir()] == ["DOE_JANE_1234567"]
+
+
+def test_library_warnings_about_a_non_conformant_header_are_not_printed_raw(tmp_path, shared_data):
+    from pydicom import config
+    from pydicom.dataelem import DataElement
+
+    src = tmp_path / "odd_header.dcm"
+    src.write_bytes((shared_data / "dicom" / "US1_UNCR.dcm").read_bytes())
+    mode = config.settings.writing_validation_mode
+    config.settings.writing_validation_mode = config.IGNORE
+    try:
+        ds = pydicom.dcmread(src)
+        ds.add(DataElement(0x00080020, "DA", "2024-13-45"))  # StudyDate: no such month; real files carry such values
+        ds.save_as(src)
+    finally:
+        config.settings.writing_validation_mode = mode
+    r = _segment(str(src), "--out", str(tmp_path / "o"), "--format", "seg")
+    assert r.returncode == 0, r.stderr
+    assert "Warning" not in r.stderr and "site-packages" not in r.stderr, r.stderr  # printed raw before
+    r = _segment(str(src), "--out", str(tmp_path / "o2"), "--format", "seg", "--debug")
+    assert r.returncode == 0 and "Invalid value for VR DA" in r.stderr  # --debug still shows them
