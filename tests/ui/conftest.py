@@ -28,7 +28,7 @@ def make_window(qtbot):
     yield make
     for w in windows:
         w.shutdown()
-        editing = getattr(w, "editing", None)
+        editing = w.editing
         if editing is not None:  # the app does this on aboutToQuit; a test's window never quits the app
             editing.shutdown()
 

@@ -147,7 +147,7 @@ def editing_screenshots(out_dir: Path) -> None:
         window.go_to(8)
         _wait(app, lambda: window.displayed_index == 8)
         ctl.segment_all()
-        _wait(app, lambda: ctl._batch_job is None, 300)
+        _wait(app, lambda: ctl.jobs.batch_job is None, 300)
         ctl.set_tool("click")
         _save(app, window, out_dir / "auto_mask.png")
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -165,6 +166,8 @@ def test_without_weights_the_banner_says_what_is_missing_and_painting_measuring_
     job = ctl.export_menu.run_png(str(tmp_path / "png"))
     qtbot.waitUntil(lambda: "Wrote 1 mask PNG" in window.statusBar().currentMessage(), timeout=5000)
     assert job is not None and (tmp_path / "png").is_dir() and any((tmp_path / "png").iterdir())
+    offered = Path(ctl.export_menu.default_seg_path())  # named by the study, never by the source file
+    assert offered.name == f"study{ctl.study_id}_seg.dcm" and Path(window.meta.source_path).stem not in offered.name
     ctl.shutdown()
 
 
@@ -184,6 +187,6 @@ def test_text_prompt_with_a_tiny_random_model_and_segment_all_with_tiny_lite(mak
     assert ctl.text_field.history()[0] == "solid nodule"
     assert "thyroid nodule" in ctl.text_field.suggestions()
     ctl.segment_all()
-    qtbot.waitUntil(lambda: ctl._batch_job is None, timeout=30000)
+    qtbot.waitUntil(lambda: ctl.jobs.batch_job is None, timeout=30000)
     assert all(o is Origin.AUTO for o in ctl.session.origins()[1:])
     ctl.shutdown()

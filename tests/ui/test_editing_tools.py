@@ -183,7 +183,7 @@ def test_segment_all_frames_fills_every_frame_and_can_be_followed(editing, qtbot
     qtbot.mouseClick(window.canvas.viewport(), Qt.MouseButton.LeftButton, pos=pixel_pos(window.canvas, 5, 5))
     job = ctl.segment_all()
     assert job is not None and ctl.model_panel.progress.isVisible()
-    qtbot.waitUntil(lambda: ctl._batch_job is None, timeout=10000)
+    qtbot.waitUntil(lambda: ctl.jobs.batch_job is None, timeout=10000)
     origins = ctl.session.origins()
     assert origins[0] is Origin.PAINTED  # the user's frame keeps its mask
     assert all(o is Origin.AUTO for o in origins[1:])

@@ -2,18 +2,30 @@
 
 These run a network pass (heavy; a worker thread) outside the session's lock
 on a snapshot and commit afterwards, recomputed if the frame or the model
-changed in between.
+changed in between. They work on the session's shared state, which they are
+given as a :class:`SessionState` (engine/session.py's ``SessionCore``).
 """
 
 from __future__ import annotations
 
+import threading
 import uuid
 from dataclasses import replace
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Hashable, Iterable, Protocol
 
 import numpy as np
 
-from tnseg_desktop.engine.frame_state import USER_ORIGINS, AutoSegmenter, FrameMeta, Origin, Progress, _FrameState, _Update
+from tnseg_desktop.engine.frame_state import (
+    USER_ORIGINS,
+    AutoSegmenter,
+    Change,
+    FrameMeta,
+    Origin,
+    Progress,
+    _FrameState,
+    _Update,
+)
+from tnseg_desktop.engine.refiner_base import Refiner
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.prompts import Box, Click
 
@@ -35,24 +47,54 @@ class TextPromptUnavailable(UserFacingError):
         super().__init__("Text prompts are not available in this installation; clicks, boxes and painting still work.")
 
 
+class SessionState(Protocol):
+    """What the model-driven edits use of their session's state: its lock, frames, per-frame records,
+    models (with the generation that a model swap bumps), commit and notify."""
+
+    lock: threading.RLock
+    threshold: float
+    generation: int
+    refiner: Refiner | None
+    auto_model: AutoSegmenter | None
+    clip_predictor: Any
+
+    def frame(self, index: int) -> np.ndarray: ...
+
+    def shape(self, index: int) -> tuple[int, int]: ...
+
+    def check_index(self, index: int) -> None: ...
+
+    def state(self, index: int) -> _FrameState: ...
+
+    def commit(self, label: str, updates: dict[int, _Update], group: Hashable | None = None) -> list[tuple[int | None, Change]]: ...
+
+    def notify(self, events: Iterable[tuple[int | None, Change]]) -> None: ...
+
+
 class ModelEdits:
-    """Mixed into :class:`~tnseg_desktop.engine.session.EditingSession`; uses its lock, states and commit."""
+    """The model-driven edits of one :class:`~tnseg_desktop.engine.session.EditingSession`, which owns
+    this object and the ``core`` (its shared state) it works on."""
+
+    def __init__(self, core: SessionState) -> None:
+        self.core: SessionState = core
 
     # -- automatic masks (heavy; worker thread) --------------------------------------
     def _auto_model_or_raise(self) -> tuple[AutoSegmenter, int]:
-        with self._lock:
-            if self._auto_model is None:
+        s = self.core
+        with s.lock:
+            if s.auto_model is None:
                 raise NoAutoModelError()
-            return self._auto_model, self._generation
+            return s.auto_model, s.generation
 
     def auto_mask(self, index: int) -> np.ndarray:
         """Replace the frame's mask with the automatic one (undoable); clears its prompts."""
         done = self.auto_mask_range([index], overwrite=True)
         if not done:
             raise UserFacingError("The segmentation model changed while the automatic mask was computed; try again.")
-        m = self.mask(index)
-        assert m is not None
-        return m
+        with self.core.lock:
+            m = self.core.state(index).layers.get("mask")
+            assert m is not None
+            return m.copy()
 
     def auto_mask_range(
         self,
@@ -68,9 +110,10 @@ class ModelEdits:
         mask unless ``overwrite``; their stored automatic mask is updated.
         Returns the frames whose automatic mask was computed.
         """
+        s = self.core
         order = [int(i) for i in frames]
         for i in order:
-            self._check_index(i)
+            s.check_index(i)
         group = ("auto", uuid.uuid4().hex)
         done: list[int] = []
         for start in range(0, len(order), max(1, batch_size)):
@@ -78,22 +121,22 @@ class ModelEdits:
                 break
             model, generation = self._auto_model_or_raise()
             chunk = order[start : start + batch_size]
-            images = [self.frame(i) for i in chunk]
+            images = [s.frame(i) for i in chunk]
             probs = model.auto_probs(images)
-            with self._lock:
-                if generation != self._generation:
+            with s.lock:
+                if generation != s.generation:
                     break
                 updates = {}
                 for i, p in zip(chunk, probs):
-                    auto = np.asarray(p) >= self.threshold
-                    st = self._state(i)
+                    auto = np.asarray(p) >= s.threshold
+                    st = s.state(i)
                     if overwrite or st.meta.origin not in USER_ORIGINS:
                         updates[i] = _Update(FrameMeta(origin=Origin.AUTO), {"mask": auto, "auto": auto, "base": None})
                     else:
                         updates[i] = _Update(st.meta, {"auto": auto})
-                events = self._commit("automatic mask", updates, group)
+                events = s.commit("automatic mask", updates, group)
             done.extend(chunk)
-            self._notify(events)
+            s.notify(events)
             if progress is not None:
                 progress(len(done), len(order))
         return done
@@ -105,19 +148,20 @@ class ModelEdits:
         ``plan(state) -> (new meta, prior, refine?)``; when ``refine`` is False
         the new mask is ``prior`` itself (no network pass).
         """
-        frame = self.frame(index)
+        s = self.core
+        frame = s.frame(index)
         for _ in range(_MAX_RECOMPUTES):
-            with self._lock:
-                st = self._state(index)
-                version, generation, refiner = st.version, self._generation, self._refiner
+            with s.lock:
+                st = s.state(index)
+                version, generation, refiner = st.version, s.generation, s.refiner
                 meta, prior, do_refine = plan(st)
                 base = st.layers.get("mask") if not st.meta.has_prompts else st.layers.get("base")
                 base_origin = st.meta.origin if not st.meta.has_prompts else st.meta.base_origin
                 if do_refine and refiner is None:
                     raise NoRefinerError()
             new = refiner.refine(frame, prior, meta.prompts()) if do_refine else prior  # type: ignore[union-attr]
-            with self._lock:
-                if st.version != version or generation != self._generation:
+            with s.lock:
+                if st.version != version or generation != s.generation:
                     continue
                 if not meta.has_prompts:
                     # the prompt set is gone: the frame is back to its base mask and origin
@@ -126,14 +170,14 @@ class ModelEdits:
                 else:
                     meta = replace(meta, base_origin=base_origin)
                     layers = {"mask": new, "base": base}
-                events = self._commit(label, {index: _Update(meta, layers)})
-            self._notify(events)
+                events = s.commit(label, {index: _Update(meta, layers)})
+            s.notify(events)
             return None if new is None else np.asarray(new, dtype=bool).copy()
         raise UserFacingError("The frame kept changing while the refinement was computed; try again.")
 
     def add_click(self, index: int, row: int, col: int, positive: bool) -> np.ndarray:
         """Add a click and refine the current mask with all the frame's prompts."""
-        h, w = self.shape(index)
+        h, w = self.core.shape(index)
         if not (0 <= row < h and 0 <= col < w):
             raise UserFacingError(f"The click at row {row}, column {col} is outside the {w}x{h} frame.")
         click = Click(int(row), int(col), bool(positive))
@@ -162,7 +206,7 @@ class ModelEdits:
     def set_box(self, index: int, box: Box | None) -> np.ndarray | None:
         """Set (refine inside it) or remove (recompute from the base mask) the frame's box."""
         if box is not None:
-            h, w = self.shape(index)
+            h, w = self.core.shape(index)
             r0, c0, r1, c1 = (int(v) for v in box)
             r0, c0, r1, c1 = max(0, min(r0, r1)), max(0, min(c0, c1)), min(h, max(r0, r1)), min(w, max(c0, c1))
             if r1 - r0 < 2 or c1 - c0 < 2:
@@ -186,21 +230,22 @@ class ModelEdits:
             from tnseg_desktop.engine.text_prompt import text_to_mask
         except ImportError:
             raise TextPromptUnavailable() from None
-        frame = self.frame(index)
+        s = self.core
+        frame = s.frame(index)
         for _ in range(_MAX_RECOMPUTES):
-            with self._lock:
-                st = self._state(index)
-                version, generation = st.version, self._generation
+            with s.lock:
+                st = s.state(index)
+                version, generation = st.version, s.generation
                 prior = st.layers.get("mask")
-                refiner, clip = self._refiner, self.clip_predictor
+                refiner, clip = s.refiner, s.clip_predictor
                 base = prior if not st.meta.has_prompts else st.layers.get("base")
                 base_origin = st.meta.origin if not st.meta.has_prompts else st.meta.base_origin
             new = text_to_mask(frame, phrase, prior, refiner, clip)  # UserFacingError passes through as it is
-            with self._lock:
-                if st.version != version or generation != self._generation:
+            with s.lock:
+                if st.version != version or generation != s.generation:
                     continue
                 meta = replace(st.meta, text=phrase, origin=Origin.REFINED, base_origin=base_origin)
-                events = self._commit("text", {index: _Update(meta, {"mask": new, "base": base})})
-            self._notify(events)
+                events = s.commit("text", {index: _Update(meta, {"mask": new, "base": base})})
+            s.notify(events)
             return np.asarray(new, dtype=bool).copy()
         raise UserFacingError("The frame kept changing while the text prompt was computed; try again.")

@@ -11,25 +11,26 @@ come back through a Qt relay, so the window redraws on its own thread.
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
-from PySide6.QtWidgets import QApplication
+from PySide6.QtGui import QAction
+from PySide6.QtWidgets import QApplication, QToolBar
 
 from tnseg_desktop.engine.measurements import measure
-from tnseg_desktop.engine.out_of_range import ModelRange
 from tnseg_desktop.engine.session import Change, EditingSession, Origin
-from tnseg_desktop.engine.view_regions import Views, confine_models, views_of
+from tnseg_desktop.engine.view_regions import Views, views_of
 from tnseg_desktop.ui.background import Job, Relay, Worker
 from tnseg_desktop.ui.editing_actions import EditingActions
 from tnseg_desktop.ui.editing_jobs import ModelJobs
 from tnseg_desktop.ui.editing_panels import MaskDisplayControls
-from tnseg_desktop.ui.editing_persistence import DRAFT_ORIGINS, StorePersistence
+from tnseg_desktop.ui.editing_persistence import StorePersistence
+from tnseg_desktop.ui.editing_state import OpenSession, Reporter
+from tnseg_desktop.ui.export_menu import ExportMenu
 from tnseg_desktop.ui.frame_state_strip import FrameStateStrip, state_for_origin
 from tnseg_desktop.ui.mask_overlay import MaskOverlay
-from tnseg_desktop.ui.measurement_overlay import MeasurementLines, MeasurementPanel
-from tnseg_desktop.ui.messages import user_message
+from tnseg_desktop.ui.measurement_overlay import MeasurementLines, MeasurementPanel, anchor_below
 from tnseg_desktop.ui.missing_weights_banner import MissingWeightsBanner
 from tnseg_desktop.ui.model_provider import LoadedModels, ModelProvider
 from tnseg_desktop.ui.model_panel import ModelPanel
@@ -39,6 +40,9 @@ from tnseg_desktop.ui.store_banner import StoreProblemBanner
 from tnseg_desktop.ui.text_prompt_field import TextPromptField
 from tnseg_desktop.ui.tools import BoxTool, BrushCursor, BrushSize, BrushTool, ClickTool
 
+if TYPE_CHECKING:
+    from tnseg_desktop.ui.main_window import MainWindow
+
 log = logging.getLogger(__name__)
 
 AUTOSAVE_MS = 3000
@@ -47,9 +51,9 @@ AUTOSAVE_MS = 3000
 class _Frames:
     """The session's frame source: the viewer's decoded frame when it has one, else the cine."""
 
-    def __init__(self, window, cine) -> None:
-        self.window = window
-        self.cine = cine
+    def __init__(self, window: MainWindow, cine: Any) -> None:
+        self.window: MainWindow = window
+        self.cine: Any = cine
 
     def __len__(self) -> int:
         return len(self.cine)
@@ -62,12 +66,14 @@ class _Frames:
         return self.cine.frame(index)
 
 
-class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
+class EditingController(QObject):
     """Everything the correction workflow adds to a :class:`MainWindow`.
 
-    This module holds construction, the session's life and events, drawing and the tools; the mixins hold
-    the actions and menus (ui/editing_actions.py), model loading and jobs (ui/editing_jobs.py) and the
-    store side: accept, drafts, recovery, closing (ui/editing_persistence.py).
+    This module holds construction, the session's life and events, drawing and the tools. The controller owns
+    one object per concern and hands each what it uses: :class:`OpenSession` and :class:`Reporter` (what they
+    share, ui/editing_state.py), :class:`EditingActions` (actions and menus, ui/editing_actions.py),
+    :class:`ModelJobs` (model loading and jobs, ui/editing_jobs.py) and :class:`StorePersistence` (the store
+    side: accept, drafts, recovery, closing; ui/editing_persistence.py).
     """
 
     models_ready = Signal()
@@ -75,31 +81,17 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
     job_finished = Signal(str)  # "segment all", "propagate", ...
     message = Signal(str)  # sentences shown in the status bar
 
-    def __init__(self, window, provider: Any = None, store: Any = None, ask_recovery: bool = True,
+    def __init__(self, window: MainWindow, provider: Any = None, store: Any = None, ask_recovery: bool = True,
                  autosave_ms: int = AUTOSAVE_MS) -> None:
         super().__init__(window)
-        self.window = window
+        self.window: MainWindow = window
         self.canvas = window.canvas
-        self.provider = provider if provider is not None else ModelProvider(store=store)
-        self.store = store
-        self.session: EditingSession | None = None
-        self.models = LoadedModels()
-        self.chosen_auto: str | None = None  # the automatic model the user picked (None: the provider's default)
-        self.views = Views((0, 0), ())  # the open cine's ultrasound image regions (none: the whole frame)
-        self.model_range: ModelRange | None = None  # judges the automatic model's masks (set when models load)
-        self._verdicts: dict[int, str | None] = {}  # frame -> out-of-range sentence of its automatic mask
-        self._verdicts_pending: set[int] = set()
-        self.study_id: int | None = None
-        self.autosaver: Any = None
-        self.last_error: BaseException | None = None
-        self.precompute: Any = None
-        self._retired_precomputes: list[Any] = []  # cancelled, maybe still finishing a frame; joined at shutdown
+        self.provider: Any = provider if provider is not None else ModelProvider(store=store)
+        self.report = Reporter(window, self.message.emit)
+        self.current = OpenSession(window, self.report)
         self._unsubscribe: Callable[[], None] | None = None
-        self._batch_job: Job | None = None
-        self._drafted: set[int] = set()
         self._refresh_pending = False
         self._shut = False
-        self.store_root: Any = getattr(store, "root", None)  # where a damaged store is restored
 
         self.model_worker = Worker("model", self)
         self.batch_worker = Worker("batch", self)
@@ -109,8 +101,17 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
 
         self._build_canvas_layers()
         self._build_widgets()
-        self._build_actions()
-        self._build_menus()
+        self.persistence = StorePersistence(window, self.current, store, self.provider, self.store_worker,
+                                            self.store_banner, self.report, lambda: self.jobs.models,
+                                            self.accepted.emit)
+        self.store_banner.restore_requested.connect(self.persistence.restore_store)
+        self.jobs = ModelJobs(window, self.current, self.provider, lambda: self.persistence.store, self.model_panel,
+                              self.banner, self.text_field, self.model_worker, self.batch_worker, self.relay,
+                              self.report, self._schedule_refresh, self.models_ready.emit, self.job_finished.emit)
+        self.actions = EditingActions(window, self, self.brush_size, self.text_field, self.mask_controls)
+        self.export_menu = ExportMenu(window, self.store_worker, self.persistence.export_context, self.report.say,
+                                      self.report.failed)
+        self.actions.add_menus(self.export_menu)
         self.set_tool("click")
 
         window.source_opened.connect(self._on_source_opened)
@@ -125,9 +126,64 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self._autosave_timer.timeout.connect(self.flush_drafts)
         self._autosave_timer.start(autosave_ms)
 
-        if self.store is not None:
-            self._start_store_session(ask_recovery)
+        if store is not None:
+            self.persistence.start_store_session(ask_recovery)
         self.load_models()
+
+    # --- state owned by the parts ----------------------------------------------------------
+    @property
+    def session(self) -> EditingSession | None:
+        """The open cine's session (None while no cine is open)."""
+        return self.current.session
+
+    @property
+    def views(self) -> Views:
+        return self.current.views
+
+    @property
+    def models(self) -> LoadedModels:
+        return self.jobs.models
+
+    @property
+    def precompute(self) -> Any:
+        return self.jobs.precompute
+
+    @property
+    def busy(self) -> bool:
+        return self.jobs.busy
+
+    @property
+    def store(self) -> Any:
+        """The annotation store in use (None when there is none, or it proved unusable)."""
+        return self.persistence.store
+
+    @store.setter
+    def store(self, store: Any) -> None:
+        self.persistence.store = store
+
+    @property
+    def store_root(self) -> Any:
+        return self.persistence.store_root
+
+    @store_root.setter
+    def store_root(self, root: Any) -> None:
+        self.persistence.store_root = root
+
+    @property
+    def study_id(self) -> int | None:
+        return self.persistence.study_id
+
+    @property
+    def last_error(self) -> BaseException | None:
+        return self.report.last_error
+
+    @property
+    def toolbar(self) -> QToolBar:
+        return self.actions.toolbar
+
+    @property
+    def act_accept(self) -> QAction:
+        return self.actions.act_accept
 
     # --- construction ------------------------------------------------------------
     def _build_canvas_layers(self) -> None:
@@ -169,7 +225,6 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self.banner = MissingWeightsBanner()
         w.add_banner(self.banner)
         self.store_banner = StoreProblemBanner()
-        self.store_banner.restore_requested.connect(self.restore_store)
         w.add_banner(self.store_banner)
 
         self.text_field = TextPromptField()
@@ -183,119 +238,58 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         if cine is None:
             return
         frames = _Frames(self.window, cine)
-        self.views = views_of(cine.meta)
-        auto, refiner = self.session_models()
+        self.current.views = views_of(cine.meta)
+        auto, refiner = self.jobs.session_models()
         session = EditingSession(frames, refiner=refiner, auto_model=auto)
-        session.set_clip_predictor(self.models.clip)
-        self.session = session
+        session.set_clip_predictor(self.jobs.models.clip)
+        self.current.session = session
         relay = self.relay
         self._unsubscribe = session.subscribe(lambda i, ch: relay.send("session", (session, i, ch)))
         self.strip.set_count(len(session))
-        self._drafted = set()
-        self.study_id, self.autosaver = None, None
-        self._restart_precompute()
-        self._sync_history_actions()
+        self.persistence.begin_cine()
+        self.jobs.restart_precompute()
+        self.actions.sync_history(session)
         self._schedule_refresh()
-        self._register_open_study()
-
-    def session_models(self) -> tuple[Any, Any]:
-        """The loaded models as the open cine's session uses them: answers kept within one view of the frame."""
-        self._verdicts.clear()
-        return confine_models(self.models.auto, self.models.refiner, self.views)
-
-    def _out_of_range(self, index: int) -> str | None:
-        """The out-of-range sentence for the automatic mask on frame ``index``; judged once, on the model worker."""
-        session = self.session
-        if session is None or self.model_range is None or session.auto_model is None:
-            return None
-        if index in self._verdicts:
-            return self._verdicts[index]
-        if index not in self._verdicts_pending:
-            self._verdicts_pending.add(index)
-            model_range, model = self.model_range, session.auto_model
-
-            def judge(job: Job) -> str | None:
-                frame = session.frame(index)
-                return model_range.verdict(model.auto_probs([frame])[0], frame)
-
-            def judged(verdict: str | None) -> None:
-                self._verdicts_pending.discard(index)
-                if session is self.session:
-                    self._verdicts[index] = verdict
-                    if index == self.window.displayed_index:
-                        self._schedule_refresh()
-
-            def failed(exc: BaseException) -> None:  # a frame that cannot be judged is shown without a verdict
-                self._verdicts_pending.discard(index)
-
-            self.model_worker.submit(judge, judged, failed, name="range check")
-        return None
-
-    def _register_open_study(self) -> None:
-        """Register the open cine in the store (on the store thread) and show its saved masks again."""
-        session, cine = self.session, self.window.cine
-        if self.store is None or session is None or cine is None:
-            return
-        frames = session.source
-        self.store_worker.submit(lambda job: self._register_study(session, frames, cine.meta),
-                                 lambda saved: self._restore_saved(session, saved), self._job_failed,
-                                 name="register study")
+        self.persistence.register_open_study()
 
     def _end_session(self) -> None:
         self.cancel_job()
-        self._retire_precompute()
+        self.jobs.retire_precompute()
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
-        if self.autosaver is not None:
-            saver = self.autosaver
-            self.store_worker.submit(lambda job: saver.flush(), None, self._job_failed, name="flush drafts")
-        self.session = None
-        self._verdicts.clear()
-        self._sync_history_actions()
+        self.persistence.end_cine()
+        self.current.session = None
+        self.jobs.forget_verdicts()
+        self.actions.sync_history(None)
 
     # --- session events (GUI thread) ---------------------------------------------------------
     def _on_relay(self, kind: str, payload: Any) -> None:
         if kind == "session":
             session, index, change = payload
-            if session is self.session:
-                self._on_session_change(index, change)
+            if session is self.current.session:
+                self._on_session_change(session, index, change)
         elif kind == "progress":
-            job, done, total = payload
-            if job is self._batch_job:
-                self.model_panel.job_progress(done, total)
+            self.jobs.job_progress(*payload)
         elif kind == "embed":
-            pre, done, total = payload
-            if pre is self.precompute:
-                self.model_panel.set_embedding_progress(done, total)
+            self.jobs.embedding_progress(*payload)
 
-    def _on_session_change(self, index: int | None, change: Change) -> None:
-        session = self.session
-        assert session is not None
-        self._sync_history_actions()
+    def _on_session_change(self, session: EditingSession, index: int | None, change: Change) -> None:
+        self.actions.sync_history(session)
         if index is None:
             return
         origin = session.origin(index)
         if origin is Origin.AUTO:
-            self._verdicts.pop(index, None)  # a new automatic mask is judged anew
+            self.jobs.forget_verdict(index)
         self.strip.set_state(index, state_for_origin(origin.value))
-        if self.autosaver is not None:
-            if origin in DRAFT_ORIGINS:
-                mask = session.mask(index)
-                if mask is not None:
-                    self.autosaver.mark_dirty(index, mask, origin.value)
-                    self._drafted.add(index)
-            elif index in self._drafted and origin is not Origin.ACCEPTED:
-                self._drafted.discard(index)
-                saver = self.autosaver
-                self.store_worker.submit(lambda job: saver.discard(index), None, self._job_failed, name="discard draft")
+        self.persistence.frame_changed(session, index, origin)
         if index == self.window.displayed_index:
             self._schedule_refresh()
 
     def _on_frame_displayed(self, index: int) -> None:
         self.strip.set_current(index)
-        if self.precompute is not None:
-            self.precompute.set_current(index)
+        if self.jobs.precompute is not None:
+            self.jobs.precompute.set_current(index)
         self._refresh_now()
 
     def _schedule_refresh(self) -> None:
@@ -307,13 +301,14 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
     def _refresh_now(self) -> None:
         self._refresh_pending = False
         index = self.window.displayed_index
-        if self.session is None or index < 0 or index >= len(self.session):
+        session = self.current.session
+        if session is None or index < 0 or index >= len(session):
             self.overlay.set_mask(None)
             self.markers.set_prompts([], None)
             self.lines.show(None)
             self.measurement_panel.show_measurement(None, None)
             return
-        view = self.session.view(index)
+        view = session.view(index)
         if self.window.is_playing:
             # while the loop plays only the fill follows each frame; outline, markers and sizes come on pause
             self.overlay.set_mask(view.mask, outline=False)
@@ -323,91 +318,65 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self.overlay.set_mask(view.mask)
         self.markers.set_prompts([(c.row, c.col, c.positive) for c in view.prompts.clicks], view.prompts.box)
         # sizes are of one view: a mask painted across two views is measured in the view holding most of it
-        m = measure(self.views.confine(view.mask), self._spacing()) if view.mask is not None else None
-        warning = self._out_of_range(index) if m is not None and view.origin is Origin.AUTO else None
-        self.lines.show(m, warning, _below(view.mask) if warning else None)
+        m = measure(self.current.views.confine(view.mask), self.current.spacing()) if view.mask is not None else None
+        warning = self.jobs.out_of_range(index) if m is not None and view.origin is Origin.AUTO else None
+        self.lines.show(m, warning, anchor_below(view.mask) if warning else None)
         self.measurement_panel.show_measurement(m, index, warning=warning)
-
-    def _spacing(self) -> tuple[float, float] | None:
-        meta = self.window.meta
-        return tuple(meta.pixel_spacing_mm) if meta is not None and meta.pixel_spacing_mm else None  # type: ignore[return-value]
-
-    def _sync_history_actions(self) -> None:
-        s = self.session
-        self.act_undo.setEnabled(s is not None and s.can_undo)
-        self.act_redo.setEnabled(s is not None and s.can_redo)
-        self.act_accept.setEnabled(s is not None)  # nothing to accept before a file is open
-
-    # --- helpers --------------------------------------------------------------------------
-    def _frame(self) -> int | None:
-        """The frame edits go to: the one on screen."""
-        index = self.window.displayed_index
-        if self.session is None or index < 0:
-            self._say("Open a cine and wait for its first frame before editing.")
-            return None
-        return index
-
-    def _say(self, text: str) -> None:
-        self.window.statusBar().showMessage(text, 8000)
-        self.message.emit(text)
-
-    def _job_failed(self, exc: BaseException) -> None:
-        self.last_error = exc
-        self._say(user_message(exc, "The operation failed"))
 
     # --- tools (ToolTarget) ------------------------------------------------------------------
     def set_tool(self, name: str) -> None:
         tool = self.tools[name]
         self.tool_name = name
-        self.tool_actions[name].setChecked(True)
+        self.actions.tool_actions[name].setChecked(True)
         self.canvas.set_tool(tool)
         self.brush_cursor.set_enabled(name in ("brush", "eraser"), erase=name == "eraser")
         cursor = getattr(tool, "cursor", Qt.CursorShape.ArrowCursor)
         self.canvas.viewport().setCursor(cursor)
 
     def tool_click(self, row: int, col: int, positive: bool) -> None:
-        index = self._frame()
+        index = self.current.frame_to_edit()
         if index is None:
             return
-        if self.models.refiner is None:
-            self._say("Clicks need a refiner model (none is installed); use the brush and eraser instead.")
+        if self.jobs.models.refiner is None:
+            self.report.say("Clicks need a refiner model (none is installed); use the brush and eraser instead.")
             return
         # show the marker at once; the mask follows when the refiner answers
         shown = self.markers.points + [(row, col, positive)]
-        box = self.session.prompts(index).box if self.session is not None else None
+        session = self.current.session
+        box = session.prompts(index).box if session is not None else None
         self.markers.set_prompts(shown, box)
-        self._model_job("click", lambda s, i: s.add_click(i, row, col, positive))
+        self.jobs.model_job("click", lambda s, i: s.add_click(i, row, col, positive))
 
     def tool_box(self, box: tuple[int, int, int, int] | None) -> None:
-        if box is not None and self.models.refiner is None:
-            self._say("Boxes need a refiner model (none is installed); use the brush and eraser instead.")
+        if box is not None and self.jobs.models.refiner is None:
+            self.report.say("Boxes need a refiner model (none is installed); use the brush and eraser instead.")
             return
-        self._model_job("box", lambda s, i: s.set_box(i, box))
+        self.jobs.model_job("box", lambda s, i: s.set_box(i, box))
 
     def tool_paint(self, points: list[tuple[int, int]], radius: int, erase: bool, stroke: str) -> None:
-        index = self._frame()
-        if index is None:
+        index = self.current.frame_to_edit()
+        session = self.current.session
+        if index is None or session is None:
             return
-        assert self.session is not None
         if erase:
-            self.session.erase_stroke(index, points, radius, group=("stroke", stroke))
+            session.erase_stroke(index, points, radius, group=("stroke", stroke))
         else:
-            self.session.paint_stroke(index, points, radius, group=("stroke", stroke))
+            session.paint_stroke(index, points, radius, group=("stroke", stroke))
 
-    # --- commands ------------------------------------------------------------------------------
+    # --- commands (ActionTarget) -----------------------------------------------------------------
     def focus_text(self) -> None:
         self.text_field.edit.setFocus()
         self.text_field.edit.selectAll()
 
     def apply_text(self, phrase: str) -> Job | None:
         self.canvas.setFocus()
-        return self._model_job("text", lambda s, i: s.apply_text(i, phrase))
+        return self.jobs.model_job("text", lambda s, i: s.apply_text(i, phrase))
 
     def _light(self, fn: Callable[[EditingSession, int], Any]) -> None:
-        index = self._frame()
-        if index is not None:
-            assert self.session is not None
-            fn(self.session, index)
+        index = self.current.frame_to_edit()
+        session = self.current.session
+        if index is not None and session is not None:
+            fn(session, index)
 
     def fill_holes(self) -> None:
         self._light(lambda s, i: s.fill_holes(i))
@@ -419,15 +388,45 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self._light(lambda s, i: s.clear(i))
 
     def undo(self) -> None:
-        if self.session is not None and not self.session.undo():
-            self._say("Nothing to undo.")
+        session = self.current.session
+        if session is not None and not session.undo():
+            self.report.say("Nothing to undo.")
 
     def redo(self) -> None:
-        if self.session is not None and not self.session.redo():
-            self._say("Nothing to redo.")
+        session = self.current.session
+        if session is not None and not session.redo():
+            self.report.say("Nothing to redo.")
+
+    def load_models(self, auto: str | None = None, refiner: str | None = None) -> Job:
+        """Load (or switch) models in the background (see :meth:`ModelJobs.load_models`)."""
+        return self.jobs.load_models(auto, refiner)
+
+    def segment_frame(self) -> Job | None:
+        return self.jobs.segment_frame()
+
+    def segment_all(self) -> Job | None:
+        return self.jobs.segment_all()
+
+    def propagate(self, direction: int) -> Job | None:
+        return self.jobs.propagate(direction)
+
+    def cancel_job(self) -> None:
+        self.jobs.cancel_job()
+
+    def accept(self) -> Job | None:
+        """Accept the frame on screen and save it in the store at once (see :meth:`StorePersistence.accept`)."""
+        return self.persistence.accept()
+
+    # --- the store (StorePersistence) ---------------------------------------------------------
+    def flush_drafts(self) -> Job | None:
+        return self.persistence.flush_drafts()
+
+    def confirm_close(self) -> bool:
+        return self.persistence.confirm_close()
 
     # --- display ---------------------------------------------------------------------------
-    def _set_lines(self, on: bool) -> None:
+    def show_lines(self, on: bool) -> None:
+        """Diameter lines on or off."""
         self.lines.set_enabled(on)
         self._refresh_now()
 
@@ -446,37 +445,25 @@ class EditingController(QObject, EditingActions, ModelJobs, StorePersistence):
         self._shut = True
         self._autosave_timer.stop()
         self._end_session()
-        self._join_retired_precomputes()
+        self.jobs.join_retired_precomputes()
         for w in (self.model_worker, self.batch_worker, self.store_worker):
             w.stop(5.0)
-        if self.store is not None:
+        store = self.persistence.store
+        if store is not None:
             try:
-                self.store.close()
+                store.close()
             except Exception as exc:
                 log.warning("closing the annotation store failed: %s", exc)
 
 
-def _below(mask: np.ndarray) -> tuple[float, float, bool]:
-    """Where a tag about the mask goes: (x, y, right-aligned) just below it (above it near the frame's bottom),
-    from its left edge, or up to its right edge when it lies in the right half of the frame."""
-    rows, cols = np.nonzero(mask)
-    if rows.size == 0:
-        return 0.0, 0.0, False
-    h, w = mask.shape
-    bottom = float(rows.max() + 1)
-    y = bottom + 4 if bottom < h * 0.93 else max(0.0, float(rows.min()) - 0.07 * h)
-    right = (cols.min() + cols.max()) / 2 > w / 2
-    return (float(cols.max() + 1) if right else float(cols.min())), y, bool(right)
-
-
-def attach_editing(window, **kwargs: Any) -> EditingController:
+def attach_editing(window: MainWindow, **kwargs: Any) -> EditingController:
     """Add the correction workflow to ``window`` (see :class:`EditingController` for the options)."""
     controller = EditingController(window, **kwargs)
     window.editing = controller
     return controller
 
 
-def attach_editing_for_app(window, with_store: bool = True, provider: Any = None) -> EditingController:
+def attach_editing_for_app(window: MainWindow, with_store: bool = True, provider: Any = None) -> EditingController:
     """The interactive app's set-up: real models, the user's annotation store (if it opens), recovery offered.
 
     A damaged, missing or locked store never stops the window: viewing goes on, a banner says what is
@@ -505,8 +492,8 @@ def attach_editing_for_app(window, with_store: bool = True, provider: Any = None
     if store is not None:
         from tnseg_desktop import paths
 
-        controller.clean_leftovers(paths.user_models_dir())
+        controller.persistence.clean_leftovers(paths.user_models_dir())
     if problem is not None:
         log.error("the annotation store is damaged: %s", problem)
-        controller.show_store_problem(problem, backup)
+        controller.persistence.show_store_problem(problem, backup)
     return controller

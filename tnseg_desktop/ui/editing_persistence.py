@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QTimer
 from PySide6.QtWidgets import QMessageBox
@@ -12,8 +13,15 @@ from tnseg_desktop.engine.measurements import measure
 from tnseg_desktop.engine.session import EditingSession, Origin
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.io.content_hash import Frames, content_hash
-from tnseg_desktop.ui.background import Job
+from tnseg_desktop.ui.background import Job, Worker
+from tnseg_desktop.ui.editing_state import OpenSession, Reporter
 from tnseg_desktop.ui.messages import user_message
+from tnseg_desktop.ui.model_provider import LoadedModels
+from tnseg_desktop.ui.store_banner import StoreProblemBanner
+
+if TYPE_CHECKING:
+    from tnseg_desktop.store import AnnotationStore, DraftAutosaver
+    from tnseg_desktop.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -21,8 +29,66 @@ DRAFT_ORIGINS = (Origin.REFINED, Origin.PAINTED, Origin.PROPAGATED)
 
 
 class StorePersistence:
-    """Mixed into :class:`~tnseg_desktop.ui.editing_controller.EditingController`: every store write runs
-    on the ``store`` worker."""
+    """The annotation store side of editing; every store write runs on the ``store`` worker. Owns the store
+    in use (None when there is none or it proved unusable), the open cine's study and its draft autosaver.
+
+    ``models`` gives the loaded models (their names go with each accepted mask); ``accepted`` is the
+    controller's signal, emitted with the frame index once saved.
+    """
+
+    def __init__(self, window: MainWindow, current: OpenSession, store: AnnotationStore | None, provider: Any,
+                 store_worker: Worker, banner: StoreProblemBanner, report: Reporter,
+                 models: Callable[[], LoadedModels], accepted: Callable[[int], None]) -> None:
+        self.window: MainWindow = window
+        self.current: OpenSession = current
+        self.store: AnnotationStore | None = store
+        self.store_root: Any = getattr(store, "root", None)  # where a damaged store is restored
+        self.provider: Any = provider  # follows the store in use (it reads the active model version there)
+        self.store_worker: Worker = store_worker
+        self.banner: StoreProblemBanner = banner
+        self.report: Reporter = report
+        self.models: Callable[[], LoadedModels] = models
+        self.accepted: Callable[[int], None] = accepted
+        self.study_id: int | None = None
+        self.autosaver: DraftAutosaver | None = None
+        self.close_question: QMessageBox | None = None
+        self._drafted: set[int] = set()
+
+    # --- the open cine -----------------------------------------------------------------------
+    def begin_cine(self) -> None:
+        """A new cine is open: no study or drafts until it is registered."""
+        self._drafted = set()
+        self.study_id, self.autosaver = None, None
+
+    def end_cine(self) -> None:
+        """The cine closes: its pending drafts are written."""
+        if self.autosaver is not None:
+            saver = self.autosaver
+            self.store_worker.submit(lambda job: saver.flush(), None, self.report.failed, name="flush drafts")
+
+    def register_open_study(self) -> None:
+        """Register the open cine in the store (on the store thread) and show its saved masks again."""
+        session, cine = self.current.session, self.window.cine
+        if self.store is None or session is None or cine is None:
+            return
+        frames = session.source
+        self.store_worker.submit(lambda job: self._register_study(session, frames, cine.meta),
+                                 lambda saved: self._restore_saved(session, saved), self.report.failed,
+                                 name="register study")
+
+    def frame_changed(self, session: EditingSession, index: int, origin: Origin) -> None:
+        """A frame's mask or origin changed: a draft is kept of edits not accepted, dropped when undone."""
+        if self.autosaver is None:
+            return
+        if origin in DRAFT_ORIGINS:
+            mask = session.mask(index)
+            if mask is not None:
+                self.autosaver.mark_dirty(index, mask, origin.value)
+                self._drafted.add(index)
+        elif index in self._drafted and origin is not Origin.ACCEPTED:
+            self._drafted.discard(index)
+            saver = self.autosaver
+            self.store_worker.submit(lambda job: saver.discard(index), None, self.report.failed, name="discard draft")
 
     def clean_leftovers(self, models_dir=None) -> Job | None:
         """At start, on the store thread: remove what killed runs left behind (store/cleanup.py) and say so."""
@@ -34,9 +100,9 @@ class StorePersistence:
 
         def done(report) -> None:
             if report.removed or report.failed:
-                self._say(report.summary())
+                self.report.say(report.summary())
 
-        return self.store_worker.submit(lambda job: remove_leftovers(store, models_dir), done, self._job_failed,
+        return self.store_worker.submit(lambda job: remove_leftovers(store, models_dir), done, self.report.failed,
                                         name="clean leftovers")
 
     def _register_study(self, session: EditingSession, frames: Frames, meta) -> tuple[dict, dict]:
@@ -44,7 +110,7 @@ class StorePersistence:
         from tnseg_desktop.store import DraftAutosaver
 
         study_id = self.store.add_study(meta, content_hash(frames, meta))
-        if session is self.session:
+        if session is self.current.session:
             self.study_id = study_id
             self.autosaver = DraftAutosaver(self.store, study_id)
         accepted = self.store.accepted_masks(study_id)
@@ -53,7 +119,7 @@ class StorePersistence:
         return accepted, drafts
 
     def _restore_saved(self, session: EditingSession, saved: tuple[dict, dict]) -> None:
-        if session is not self.session:
+        if session is not self.current.session:
             return
         accepted, drafts = saved
         for i, mask in accepted.items():
@@ -64,37 +130,37 @@ class StorePersistence:
                 session.restore(i, mask, Origin.PROPAGATED if origin == "propagated" else Origin.PAINTED)
                 self._drafted.add(i)
         if drafts:
-            self._say(f"{len(drafts)} unaccepted draft frame(s) of this cine were restored.")
+            self.report.say(f"{len(drafts)} unaccepted draft frame(s) of this cine were restored.")
 
     def accept(self) -> Job | None:
         """Accept the frame on screen and save it in the store at once (on the store thread)."""
-        index = self._frame()
+        index = self.current.frame_to_edit()
         if index is None:
             return None
-        session = self.session
+        session = self.current.session
         assert session is not None
         before = session.view(index)
         session.accept(index)
         self._drafted.discard(index)
         mask = session.mask(index)
         info = self._edit_info(before)
-        spacing = self._spacing()
+        spacing = self.current.spacing()
         if self.store is None:
-            self._say(f"Frame {index + 1} accepted (no annotation store is open, so it is not saved).")
+            self.report.say(f"Frame {index + 1} accepted (no annotation store is open, so it is not saved).")
             return None
 
         def save(job: Job):
-            if self.autosaver is None or session is not self.session:
+            if self.autosaver is None or session is not self.current.session:
                 raise UserFacingError("The annotation store was not ready; accept the frame again.")
-            size = measure(self.views.confine(mask), spacing) if mask is not None else None
+            size = measure(self.current.views.confine(mask), spacing) if mask is not None else None
             edit_info = replace(info, measurements=size.to_dict() if size is not None else None)
             return self.autosaver.accept(index, mask, original_mask=before.auto_mask, edit_info=edit_info)
 
         def saved(_record) -> None:
-            self._say(f"Frame {index + 1} accepted and saved.")
-            self.accepted.emit(index)
+            self.report.say(f"Frame {index + 1} accepted and saved.")
+            self.accepted(index)
 
-        return self.store_worker.submit(save, saved, self._job_failed, name="accept")
+        return self.store_worker.submit(save, saved, self.report.failed, name="accept")
 
     def _edit_info(self, view):
         from tnseg_desktop.store import EditInfo
@@ -104,11 +170,12 @@ class StorePersistence:
                 Origin.ACCEPTED: "accept", Origin.NONE: "empty"}.get(view.origin, "click")
         if view.origin is Origin.REFINED:
             tool = "text" if prompts.text else ("box" if prompts.box is not None and not prompts.clicks else "click")
-        model = self.models.auto_name if view.origin is Origin.AUTO else self.models.refiner_name
+        models = self.models()
+        model = models.auto_name if view.origin is Origin.AUTO else models.refiner_name
         clicks = [{"x": c.col, "y": c.row, "positive": c.positive} for c in prompts.clicks]
         return EditInfo(tool=tool, prompt=prompts.text, clicks=clicks, model_name=model)
 
-    def _start_store_session(self, ask: bool) -> Job:
+    def start_store_session(self, ask: bool) -> Job:
         """Recover what a crashed session left and start this one, on the store thread (queued before any
         other store job of this controller); the question whether to restore the drafts is asked here."""
         store = self.store
@@ -142,17 +209,18 @@ class StorePersistence:
                     if os.path.exists(path):
                         self.window.open_path(path)
 
-            self.store_worker.submit(lambda job: store.finish_recovery(info, restore=restore), finished, self._job_failed,
-                                     name="finish recovery")
+            self.store_worker.submit(lambda job: store.finish_recovery(info, restore=restore), finished,
+                                     self.report.failed, name="finish recovery")
 
         return self.store_worker.submit(begin, begun, failed, name="start store session")
 
     # --- a store that cannot be used ----------------------------------------------------------
     def show_store_problem(self, problem: str, backup) -> None:
         """The banner over the image: what is wrong with the store and, when there is one, the last good copy."""
-        self.store_banner.show_problem(problem, backup)
+        self.banner.show_problem(problem, backup)
 
     def _store_unusable(self, exc: BaseException) -> None:
+        """The store failed in a way the check at open did not see: stop using it, say so, offer the backup."""
         from tnseg_desktop.store.backups import last_good_backup
 
         log.error("the annotation store cannot be used: %s", exc)
@@ -181,10 +249,10 @@ class StorePersistence:
 
         def restored(result) -> None:
             info, store = result
-            self.store_banner.clear()
+            self.banner.clear()
             self.use_store(store)
-            self._say(f"The annotation store was restored from {info.backup.name}; the damaged file is kept in "
-                      f"{info.damaged_kept[0].parent if info.damaged_kept else 'damaged/'}.")
+            self.report.say(f"The annotation store was restored from {info.backup.name}; the damaged file is kept in "
+                            f"{info.damaged_kept[0].parent if info.damaged_kept else 'damaged/'}.")
 
         def failed(exc: BaseException) -> None:
             self.window.report_error(exc, title="The annotation store could not be restored")
@@ -197,20 +265,21 @@ class StorePersistence:
         self.store_root = store.root
         if hasattr(self.provider, "store"):
             self.provider.store = store
-        self._start_store_session(ask=True)
+        self.start_store_session(ask=True)
         if self.store is not None:
-            self._register_open_study()
+            self.register_open_study()
 
     def flush_drafts(self) -> Job | None:
         saver = self.autosaver
         if saver is None or not saver.pending:
             return None
-        return self.store_worker.submit(lambda job: saver.flush(), None, self._job_failed, name="autosave")
+        return self.store_worker.submit(lambda job: saver.flush(), None, self.report.failed, name="autosave")
 
     def unaccepted_frames(self) -> list[int]:
-        if self.session is None:
+        session = self.current.session
+        if session is None:
             return []
-        return sorted(i for o in DRAFT_ORIGINS for i in self.session.frames_with(o))
+        return sorted(i for o in DRAFT_ORIGINS for i in session.frames_with(o))
 
     def confirm_close(self) -> bool:
         """Close guard: asks when frames hold edits that are not accepted; drafts are saved either way."""
@@ -232,8 +301,9 @@ class StorePersistence:
             job.finished.wait(10.0)
         return True
 
-    def _export_context(self) -> tuple | None:
+    def export_context(self) -> tuple | None:
+        """What File › Export needs: (store, study_id, source_path, is_dicom, model name), or None."""
         if self.store is None or self.study_id is None or self.window.meta is None:
             return None
         meta = self.window.meta
-        return (self.store, self.study_id, meta.source_path, bool(meta.is_dicom), self.models.auto_name)
+        return (self.store, self.study_id, meta.source_path, bool(meta.is_dicom), self.models().auto_name)

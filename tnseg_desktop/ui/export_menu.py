@@ -89,11 +89,16 @@ class ExportMenu(QMenu):
         if d:
             self.run_png(d)
 
-    def choose_seg(self) -> None:
+    def default_seg_path(self) -> str | None:
+        """The SEG file name offered: the study's number, not the source's file name, which often carries the
+        patient's name or ID (the store's `export --format seg` uses the same name)."""
         ctx = self.context()
-        if ctx is None:
+        return None if ctx is None else str(Path(self._start_dir()) / f"study{ctx[1]}_seg.dcm")
+
+    def choose_seg(self) -> None:
+        default = self.default_seg_path()
+        if default is None:
             return
-        default = str(Path(self._start_dir()) / (Path(ctx[2]).stem + "_seg.dcm"))
         p, _ = QFileDialog.getSaveFileName(self.parentWidget(), "Export DICOM SEG", default, "DICOM (*.dcm)")
         if p:
             self.run_seg(p)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QElapsedTimer, QPoint, QRect, Qt, QTimer, Signal
@@ -36,6 +37,9 @@ from tnseg_desktop.ui.transport_bar import TransportBar
 from tnseg_desktop.ui.viewer_menus import ViewerMenus
 from tnseg_desktop.ui.window_state import save_window_state
 
+if TYPE_CHECKING:
+    from tnseg_desktop.ui.editing_controller import EditingController
+
 log = logging.getLogger(__name__)
 
 APP_TITLE = "tnseg-desktop"
@@ -67,6 +71,7 @@ class MainWindow(QMainWindow, ViewerMenus):
         self.cine: CineSource | None = None  # the open source (thread-safe frame access for editing)
         # each returns False to keep the window open (e.g. the user cancelled over unaccepted edits)
         self.close_guards: list = []
+        self.editing: EditingController | None = None  # the correction workflow, once attach_editing adds it
 
         self.setWindowTitle(APP_TITLE)
         self.setAcceptDrops(True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from PySide6.QtCore import QLineF, QPointF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QGuiApplication, QPen, QTransform
 from PySide6.QtWidgets import (
@@ -152,3 +153,16 @@ class MeasurementPanel(QWidget):
     def copy(self) -> None:
         if self.text:
             QGuiApplication.clipboard().setText(self.text)
+
+
+def anchor_below(mask: np.ndarray) -> tuple[float, float, bool]:
+    """Where a tag about the mask goes: (x, y, right-aligned) just below it (above it near the frame's bottom),
+    from its left edge, or up to its right edge when it lies in the right half of the frame."""
+    rows, cols = np.nonzero(mask)
+    if rows.size == 0:
+        return 0.0, 0.0, False
+    h, w = mask.shape
+    bottom = float(rows.max() + 1)
+    y = bottom + 4 if bottom < h * 0.93 else max(0.0, float(rows.min()) - 0.07 * h)
+    right = (cols.min() + cols.max()) / 2 > w / 2
+    return (float(cols.max() + 1) if right else float(cols.min())), y, bool(right)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Signal
 from PySide6.QtWidgets import QHBoxLayout, QLabel, QProgressBar, QPushButton, QVBoxLayout, QWidget
@@ -22,6 +22,9 @@ from tnseg_desktop.training import retrain
 from tnseg_desktop.training.job import Job
 from tnseg_desktop.ui.background import Worker
 from tnseg_desktop.ui.messages import user_message
+
+if TYPE_CHECKING:
+    from tnseg_desktop.ui.main_window import MainWindow
 
 log = logging.getLogger(__name__)
 
@@ -374,8 +377,12 @@ class RetrainPanel(QWidget):
 # --- the window hook: a Training menu, the two panels as docks, the new version reloaded -----------------
 
 
-def install_training_ui(window: Any) -> None:
-    """Add Training › Retrain on My Edits… / Model Versions… to ``window``; the panels open as docks."""
+def install_training_ui(window: MainWindow) -> None:
+    """Add Training › Retrain on My Edits… / Model Versions… to ``window``; the panels open as docks.
+
+    When the window has an editing controller (``window.editing``, read at each use: it is attached after
+    the window is built), the panels share its store and store worker and a new version reloads its models.
+    """
     from PySide6.QtGui import QAction
     from PySide6.QtWidgets import QApplication, QDockWidget
 
@@ -385,7 +392,7 @@ def install_training_ui(window: Any) -> None:
     own_lock = threading.Lock()  # the retraining panel asks from its store worker, the versions panel from the GUI
 
     def store() -> AnnotationStore:
-        shared = getattr(getattr(window, "editing", None), "store", None)
+        shared = window.editing.store if window.editing is not None else None
         if shared is not None:
             return shared
         with own_lock:
@@ -395,9 +402,8 @@ def install_training_ui(window: Any) -> None:
 
     def store_worker() -> Worker:
         """The editing controller's store worker (one order for all store jobs), else the panels' own."""
-        shared = getattr(getattr(window, "editing", None), "store_worker", None)
-        if shared is not None:
-            return shared
+        if window.editing is not None:
+            return window.editing.store_worker
         if "worker" not in own:
             own["worker"] = Worker("training-store", window)
         return own["worker"]
@@ -410,7 +416,7 @@ def install_training_ui(window: Any) -> None:
 
     def on_version(name: str) -> None:
         """A version was promoted or chosen: the editing controller reloads its models, which picks it up."""
-        controller = getattr(window, "editing", None)
+        controller = window.editing
         if controller is None:  # a viewer without editing has no model to swap
             window.statusBar().showMessage(f"Now using model {name}.", 8000)
             versions_changed()
