@@ -66,6 +66,8 @@ class SessionState(Protocol):
 
     def state(self, index: int) -> _FrameState: ...
 
+    def layer(self, index: int, name: str) -> np.ndarray | None: ...
+
     def commit(self, label: str, updates: dict[int, _Update], group: Hashable | None = None) -> list[tuple[int | None, Change]]: ...
 
     def notify(self, events: Iterable[tuple[int | None, Change]]) -> None: ...
@@ -91,10 +93,9 @@ class ModelEdits:
         done = self.auto_mask_range([index], overwrite=True)
         if not done:
             raise UserFacingError("The segmentation model changed while the automatic mask was computed; try again.")
-        with self.core.lock:
-            m = self.core.state(index).layers.get("mask")
-            assert m is not None
-            return m.copy()
+        m = self.core.layer(index, "mask")
+        assert m is not None
+        return m
 
     def auto_mask_range(
         self,

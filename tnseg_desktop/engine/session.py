@@ -96,6 +96,12 @@ class SessionCore:
             st = self.states[index] = _FrameState()
         return st
 
+    def layer(self, index: int, name: str) -> np.ndarray | None:
+        """A copy of one of the frame's layers ("mask", "auto", ...), or None."""
+        with self.lock:
+            m = self.state(index).layers.get(name)
+            return None if m is None else m.copy()
+
     def notify(self, events: Iterable[tuple[int | None, Change]]) -> None:
         with self.lock:
             listeners = list(self.listeners)
@@ -218,15 +224,11 @@ class EditingSession:
         return self._core.shape(index)
 
     def mask(self, index: int) -> np.ndarray | None:
-        with self._core.lock:
-            m = self._core.state(index).layers.get("mask")
-            return None if m is None else m.copy()
+        return self._core.layer(index, "mask")
 
     def auto_mask_of(self, index: int) -> np.ndarray | None:
         """The automatic model's own mask for this frame (for the store), or None."""
-        with self._core.lock:
-            m = self._core.state(index).layers.get("auto")
-            return None if m is None else m.copy()
+        return self._core.layer(index, "auto")
 
     def origin(self, index: int) -> Origin:
         with self._core.lock:
