@@ -37,6 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", dest="json_out", required=True)
+    ap.add_argument("--save-probs", default="", help="also write every probability map to this .npz (for offline checks)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device("cpu")
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     med = load_tnseg_med_segmenter(args.med, device, embed=refiner.embedding)
     med_text = med.with_condition(text_condition_for("thyroid nodule")[1])
     lite = load_auto_segmenter(args.lite, device)
-    probs: dict[str, list[np.ndarray]] = {"tnseg-med": [], "tnseg-med 'thyroid nodule'": [], "tnseg-lite": []}
+    lite_tta = load_auto_segmenter(args.lite, device, tta=True)
+    probs: dict[str, list[np.ndarray]] = {"tnseg-med": [], "tnseg-med 'thyroid nodule'": [], "tnseg-lite": [], "tnseg-lite flip-TTA": []}
     head_ms = []
     for s in samples:
         t = time.perf_counter()
@@ -58,7 +60,11 @@ def main(argv: list[str] | None = None) -> int:
         head_ms.append(1000 * (time.perf_counter() - t))
         probs["tnseg-med 'thyroid nodule'"].append(med_text.auto_probs([s.image])[0])
         probs["tnseg-lite"].append(lite.auto_probs([s.image])[0])
+        probs["tnseg-lite flip-TTA"].append(lite_tta.auto_probs([s.image])[0])
     probs["mean of tnseg-med and tnseg-lite"] = [(a + b) / 2 for a, b in zip(probs["tnseg-med"], probs["tnseg-lite"])]
+    probs["mean of tnseg-med and tnseg-lite TTA"] = [(a + b) / 2 for a, b in zip(probs["tnseg-med"], probs["tnseg-lite flip-TTA"])]
+    if args.save_probs:
+        np.savez_compressed(args.save_probs, **{k.replace(" ", "_").replace("'", ""): np.array(v, dtype=object) for k, v in probs.items()})
     out = {"data": args.data, "n": len(samples), "threads": args.threads,
            "embed_ms_median": round(statistics.median(embed_ms), 1), "med_head_ms_median": round(statistics.median(head_ms), 1), "models": {}}
     for name, ps in probs.items():

@@ -63,12 +63,12 @@ def main(argv: list[str] | None = None) -> int:
     auto_probs = None
     if "auto" in args.starts.split(","):
         from tnseg_desktop.model.device import choose_device
-        from tnseg_desktop.model.resolve import is_tnseg_med, load_auto_segmenter, load_tnseg_med_segmenter
+        from tnseg_desktop.model.resolve import load_auto_segmenter
 
-        if is_tnseg_med(args.auto) and shared is not None:
-            auto_probs = load_tnseg_med_segmenter(args.auto, choose_device("cpu"), embed=shared.embedding).auto_probs
-        else:
-            auto_probs = load_auto_segmenter(args.auto, choose_device("cpu")).auto_probs
+        auto = load_auto_segmenter(args.auto, choose_device("cpu"))
+        if hasattr(auto, "set_embed") and shared is not None:
+            auto.set_embed(shared.embedding)  # tnseg-med reads the refiner's embeddings, as in the app
+        auto_probs = auto.auto_probs
     out = {"data": args.data, "n": len(samples), "threads": args.threads, "encode_s": round(encode_s, 1), "auto": args.auto, "pairs": {}}
     for name, refiner in refiners.items():
         for start in args.starts.split(","):

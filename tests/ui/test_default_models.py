@@ -1,8 +1,8 @@
 """What a fresh install segments with: the provider's defaults on the real shipped and package weights.
 
-tnseg-med (automatic mask and text prompts) and litemedsam-thyroid (boxes and clicks) share one
-LiteMedSAM embedding per frame; a retraining on the user's edits makes its tnseg-lite the automatic
-model again.
+tnseg-med+lite (the automatic mask: the mean of tnseg-med and tnseg-lite), tnseg-med's text prompts
+and litemedsam-thyroid (boxes and clicks) share one LiteMedSAM embedding per frame; a retraining on the
+user's edits makes its tnseg-lite the automatic model.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ def _frame(shared_data, i: int = 3):
     return read_gray(path), truth
 
 
-def test_fresh_install_defaults_are_tnseg_med_and_litemedsam_thyroid(loaded):
+def test_fresh_install_defaults_are_the_ensemble_and_litemedsam_thyroid(loaded):
     assert loaded.problems == []
-    assert loaded.auto_name == "tnseg-lite"  # tnseg-med (0.739) does not beat it on ddti/val
+    assert loaded.auto_name == "tnseg-med+lite"  # ddti/val: 0.770, tnseg-lite 0.762, tnseg-med 0.736
     assert loaded.refiner_name == "litemedsam+tnseg-lite"
     assert hasattr(loaded.clip, "prob_map")  # the text field is driven by tnseg-med, no CLIP file needed
 
@@ -64,9 +64,9 @@ def test_a_retrained_version_in_use_becomes_the_automatic_model(tmp_path):
     store = AnnotationStore(tmp_path / "store")
     provider = ModelProvider(device="cpu", store=store)
     autos = provider.auto_names()
-    assert autos[0] == "tnseg-lite" and "tnseg-med" in autos
+    assert autos[:3] == ["tnseg-med+lite", "tnseg-lite", "tnseg-med"]
     base = ensure_base_version(store)  # the shipped tnseg-lite, recorded as the first version
-    assert not provider.retrained_in_use() and provider.default_auto(autos) == "tnseg-lite"
+    assert not provider.retrained_in_use() and provider.default_auto(autos) == "tnseg-med+lite"
     store.record_model_version("v1-my-edits", file=base.file, sha256=base.sha256, parent=base.name, status="active")
     assert provider.retrained_in_use()
     assert provider.default_auto(autos) == "tnseg-lite"
@@ -86,7 +86,7 @@ def test_the_text_field_works_on_a_fresh_install_and_thyroid_gland_is_an_undoabl
     ctl = attach_editing(window, provider=ModelProvider(device="cpu"), store=AnnotationStore(tmp_path / "store"), ask_recovery=False)
     window.close_guards.remove(ctl.confirm_close)
     qtbot.waitUntil(lambda: ctl.models.auto is not None, timeout=60_000)
-    assert ctl.models.auto_name == "tnseg-lite" and ctl.models.clip is not None
+    assert ctl.models.auto_name == "tnseg-med+lite" and ctl.models.clip is not None
     assert "need" not in ctl.text_field.edit.placeholderText()
     window.open_path(str(image_path))
     qtbot.waitUntil(lambda: window.displayed_index == 0 and ctl.study_id is not None, timeout=20_000)

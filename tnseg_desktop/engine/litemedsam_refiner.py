@@ -139,3 +139,14 @@ def make_litemedsam_refiner(name: str = lms.LITEMEDSAM, device: torch.device | s
     refiner = LiteMedSamRefiner(model, name=name, weights_sha=sha, device=device, cache=cache)
     refiner.decoder_file = str(use) if use is not None else None
     return refiner
+
+
+def stock_embedding_of(refiner: object):
+    """The refiner's cached-embedding function when its encoder is the stock LiteMedSAM one tnseg-med was trained
+    on (same weights in the embedding key), else None; the hybrid refiner draws its boxes with LiteMedSAM."""
+    from tnseg_desktop.model import registry
+
+    sam = getattr(refiner, "box_refiner", refiner)
+    if isinstance(sam, LiteMedSamRefiner) and sam.weights_sha == registry.entry(lms.LITEMEDSAM).sha256:
+        return sam.embedding
+    return None

@@ -76,8 +76,14 @@ def architecture_of(name: str) -> str:
     return _weights_arch(Path(name)) or str(name)
 
 
+def is_ensemble(name: str) -> bool:
+    from tnseg_desktop.model.ensemble import ENSEMBLE
+
+    return name == ENSEMBLE
+
+
 def is_tnseg_med(name: str) -> bool:
-    return architecture_of(name).startswith(TNSEG_MED)
+    return not is_ensemble(name) and architecture_of(name).startswith(TNSEG_MED)
 
 
 def accepts_text_prompt(name: str) -> bool:
@@ -85,7 +91,7 @@ def accepts_text_prompt(name: str) -> bool:
 
     The one place that decides it: ``segment`` and ``eval`` refuse a prompt for any other model.
     """
-    return architecture_of(name).startswith(TEXT_PROMPT_ARCHITECTURES)
+    return is_ensemble(name) or architecture_of(name).startswith(TEXT_PROMPT_ARCHITECTURES)
 
 
 def check_prompt_usable(name: str, prompt: str | None) -> None:
@@ -95,7 +101,8 @@ def check_prompt_usable(name: str, prompt: str | None) -> None:
                               f"that reads one ({', '.join(TEXT_PROMPT_ARCHITECTURES)}).")
 
 
-DEFAULT_AUTO_RANKING = ("tnseg-lite", TNSEG_MED)  # best first: ddti/val Dice tnseg-lite 0.762, tnseg-med 0.739 (models/README.md)
+# best first, by ddti/val Dice (models/README.md): their mean 0.770, tnseg-lite 0.762, tnseg-med 0.736
+DEFAULT_AUTO_RANKING = ("tnseg-med+lite", "tnseg-lite", TNSEG_MED)
 
 
 def _installed(name: str) -> bool:
@@ -108,7 +115,15 @@ def _installed(name: str) -> bool:
 
 
 def _needs_met(name: str) -> bool:
-    return name != TNSEG_MED or _installed("litemedsam")  # tnseg-med runs on LiteMedSAM's encoder
+    return name not in (TNSEG_MED, "tnseg-med+lite") or _installed("litemedsam")  # tnseg-med runs on LiteMedSAM's encoder
+
+
+def _usable(name: str) -> bool:
+    if is_ensemble(name):
+        from tnseg_desktop.model.ensemble import MEMBERS
+
+        return all(_installed(m) for m in MEMBERS) and _needs_met(name)
+    return _installed(name) and _needs_met(name)
 
 
 def available_auto_models() -> list[str]:
@@ -117,10 +132,19 @@ def available_auto_models() -> list[str]:
     The one owner of the default automatic model: the app, ``segment``, ``eval`` and the retraining worker
     take the first of these. tnseg-med also needs LiteMedSAM's encoder (a dependency, so normally present).
     """
-    names = [n for n in DEFAULT_AUTO_RANKING if _installed(n) and _needs_met(n)]
+    names = [n for n in DEFAULT_AUTO_RANKING if _usable(n)]
     if _installed("clip-tnseg") and _installed("clip-vit-b-16"):
         names.append("clip-tnseg")
     return names
+
+
+def _status(name: str) -> str | None:
+    from tnseg_desktop.model import registry
+
+    try:
+        return registry.status(name)
+    except Exception:
+        return None
 
 
 def default_auto_model() -> str:
@@ -128,6 +152,12 @@ def default_auto_model() -> str:
     from tnseg_desktop.model import registry
 
     for name in DEFAULT_AUTO_RANKING:
+        if is_ensemble(name):
+            from tnseg_desktop.model.ensemble import MEMBERS
+
+            if _usable(name) or any(_status(m) == registry.CORRUPT for m in MEMBERS):
+                return name  # a damaged member: loading the ensemble names its file
+            continue
         try:
             status = registry.status(name)
         except Exception:
@@ -139,8 +169,14 @@ def default_auto_model() -> str:
     return "tnseg-lite"
 
 
-def load_auto_segmenter(name: str, device: torch.device, prompt: str | None = None, tta: bool = False) -> AutoSegmenter:
+def load_auto_segmenter(name: str, device: torch.device, prompt: str | None = None, tta: bool = False,
+                        lite_weights: str | None = None) -> AutoSegmenter:
+    """``lite_weights``: the tnseg-lite file a composite model uses (the store's active version; default the shipped one)."""
     check_prompt_usable(name, prompt)
+    if is_ensemble(name):
+        from tnseg_desktop.model.ensemble import load_ensemble
+
+        return load_ensemble(device, prompt, lite_weights=lite_weights)
     if _is_clip_tnseg(name):
         from tnseg_desktop.model.clip_tnseg_predictor import load_clip_tnseg_predictor
 

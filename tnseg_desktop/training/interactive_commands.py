@@ -26,7 +26,12 @@ def cmd_eval_interactive(args: argparse.Namespace) -> int:
     refiner = make_refiner(refiner_name, device, lite_weights=lite_weights)
     auto_probs = None
     if args.start == "auto":
-        auto_probs = load_auto_segmenter(args.model, device).auto_probs
+        from tnseg_desktop.engine.litemedsam_refiner import stock_embedding_of
+
+        auto = load_auto_segmenter(args.model, device)
+        if hasattr(auto, "set_embed"):
+            auto.set_embed(stock_embedding_of(refiner))  # one encoder pass per frame, as in the app
+        auto_probs = auto.auto_probs
 
     def progress(done: int, total: int) -> None:
         if done % 10 == 0 or done == total:

@@ -13,6 +13,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 LITE = "tnseg-lite"
+ENSEMBLE = "tnseg-med+lite"  # model/ensemble.py
 HYBRID = "litemedsam+tnseg-lite"
 DECODER_REFINERS = ("litemedsam-thyroid", HYBRID)  # the refiners that use litemedsam-thyroid's (retrainable) decoder
 IMPORT_HINT = "tnseg-desktop models import FILE"
@@ -191,18 +192,24 @@ class ModelProvider:
         if auto_name:
             if auto_name == LITE and out.refiner_name == LITE and hasattr(out.refiner, "auto_probs"):
                 out.auto, out.auto_name = out.refiner, LITE  # one network serves both roles
-            elif auto_name != LITE and reuse is not None and reuse.auto_name == auto_name and reuse.auto is not None:
+            elif auto_name not in (LITE, ENSEMBLE) and reuse is not None and reuse.auto_name == auto_name and reuse.auto is not None:
                 out.auto, out.auto_name = reuse.auto, auto_name
             else:
                 try:
                     from tnseg_desktop.model.resolve import load_auto_segmenter
 
-                    weights = self.lite_weights() if auto_name == LITE else auto_name
-                    out.auto, out.auto_name = load_auto_segmenter(weights, device), auto_name
+                    if auto_name == LITE:
+                        out.auto = load_auto_segmenter(self.lite_weights(), device)
+                    elif auto_name == ENSEMBLE:  # its tnseg-lite part is the active version too
+                        out.auto = load_auto_segmenter(ENSEMBLE, device, lite_weights=self.lite_weights())
+                    else:
+                        out.auto = load_auto_segmenter(auto_name, device)
+                    out.auto_name = auto_name
                 except Exception as exc:
                     out.problems.append(f"The model {auto_name} could not be loaded ({exc}).")
         share_embedding(out.auto, out.refiner)
-        if self.lite_problem is not None and (LITE in (out.auto_name, out.refiner_name) or out.refiner_name == HYBRID):
+        if self.lite_problem is not None and (LITE in (out.auto_name, out.refiner_name) or out.refiner_name == HYBRID
+                                              or out.auto_name == ENSEMBLE):
             out.problems.insert(0, self.lite_problem)
             out.version_unusable = True
         if self.decoder_problem is not None and out.decoder_name is not None:
@@ -245,17 +252,14 @@ def share_embedding(auto: Any, refiner: Any) -> None:
     """
     if not hasattr(auto, "set_embed"):
         return
-    sam = getattr(refiner, "box_refiner", refiner)  # the hybrid refiner draws boxes with LiteMedSAM
     try:
-        from tnseg_desktop.engine.litemedsam_refiner import LiteMedSamRefiner
-        from tnseg_desktop.model import litemedsam as lms
-        from tnseg_desktop.model import registry
+        from tnseg_desktop.engine.litemedsam_refiner import stock_embedding_of
 
-        same = isinstance(sam, LiteMedSamRefiner) and sam.weights_sha == registry.entry(lms.LITEMEDSAM).sha256
+        embed = stock_embedding_of(refiner)
     except Exception as exc:
         log.info("embedding not shared: %s", exc)
-        same = False
-    auto.set_embed(sam.embedding if same else None)
+        embed = None
+    auto.set_embed(embed)
 
 
 class FixedModels:

