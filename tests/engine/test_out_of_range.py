@@ -57,3 +57,21 @@ def test_thyroid_frames_are_in_range_and_other_images_are_not(shipped, shared_da
     sector = synthetic_sector()
     prob = seg.auto_probs([sector])[0]
     assert frame_statistics(prob, sector) is None or model_range.verdict(prob, sector) is not None
+
+
+def test_the_default_ensemble_has_its_own_range_and_flags_the_echo_loop(shared_data: Path) -> None:
+    from tnseg_desktop.model.ensemble import ENSEMBLE
+    from tnseg_desktop.model.resolve import load_auto_segmenter
+
+    torch.set_num_threads(1)
+    model_range = load_range(ENSEMBLE)
+    assert model_range is not None, "models/tnseg-med+lite.range.json is missing"
+    assert model_range != load_range("tnseg-lite")  # the mean of two maps is softer: its own bounds
+    seg = load_auto_segmenter(ENSEMBLE, torch.device("cpu"))
+    val = sorted((shared_data / "ddti" / "val" / "images").glob("*.png"))[::12]
+    frames = [cv2.imread(str(p), cv2.IMREAD_GRAYSCALE) for p in val]
+    flagged = [p.name for p, f in zip(val, frames) if model_range.verdict(seg.auto_probs([f])[0], f) is not None]
+    assert len(flagged) <= 1, flagged
+    with open_source(shared_data / "dicom" / "US-PAL-8-10x-echo.dcm") as cine:
+        echo = [cine.frame(i) for i in range(0, len(cine), 3)]
+    assert all(model_range.verdict(p, f) is not None for f, p in zip(echo, seg.auto_probs(echo)))
