@@ -2,9 +2,10 @@
 
 The encoder is frozen, so each frame is encoded once (``embedding_views``,
 whose disk cache outlives the run: a frame accepted before is not encoded
-again) and the run is then light decoder steps. The user's training frames get
-``views`` embeddings each (plain and mirrored), replay and validation frames
-one. The part is judged on its own by ``retrain.gate_decoder``: the box-prompted
+again, and the app writes an accepted frame's views in the background as it
+is accepted, ``training/accept_views``) and the run is then light decoder
+steps. The user's training frames get ``views`` embeddings each (plain and
+mirrored), replay and validation frames one. The part is judged on its own by ``retrain.gate_decoder``: the box-prompted
 Dice (the held-out frames' true boxes, each side moved by up to ±10 %, at the
 256 px grid) before and after, on the user's held-out frames and on a sample
 of the base validation frames.
@@ -69,12 +70,15 @@ def run_decoder_part(part: DecoderPart, train_refs: Sequence[dict[str, Any]], tr
     groups = [("user", user, part.views), ("replay", replay, 1), ("val_user", list(val_user), 1),
               ("val_base", list(val_base)[: part.max_base_val], 1)]
     total = sum(len(g) * k for _, g, k in groups)
-    done = {"n": 0}
+    done = {"n": 0, "made": 0, "made_s": 0.0}
     t0 = time.perf_counter()
     emit({"event": "phase", "phase": "decoder-embeddings", "total": total})
 
     def progress(r: dict[str, Any]) -> None:
         done["n"] += 1
+        if r.get("view_s"):
+            done["made"] += 1
+            done["made_s"] += float(r["view_s"])
         if r.get("made"):
             elapsed = time.perf_counter() - t0
             emit({"event": "step", "part": "decoder-embeddings", "step": done["n"], "of": total, "elapsed_s": round(elapsed, 1),
@@ -83,7 +87,8 @@ def run_decoder_part(part: DecoderPart, train_refs: Sequence[dict[str, Any]], tr
     paths: dict[str, list[Path]] = {}
     for name, samples, k in groups:
         items = [(s.id, s.image, s.mask) for s in samples]
-        per_frame = build_views(items, k, cache, model.image_encoder, encoder_sha, progress=progress, cancelled=should_stop)
+        per_frame = build_views(items, k, cache, model.image_encoder, encoder_sha, part.precision, progress=progress,
+                                cancelled=should_stop)
         if should_stop():
             raise DecoderStopped()
         paths[name] = [p for frame in per_frame for p in frame]
@@ -123,5 +128,7 @@ def run_decoder_part(part: DecoderPart, train_refs: Sequence[dict[str, Any]], tr
     return {"output": str(out), "name": part.output_name, "sha256": sha256_of(out), "metrics": metrics, "steps": part.steps,
             "train_views": len(train_set), "encode_seconds": round(encode_s, 1), "train_seconds": round(train_s, 1),
             "seconds_per_step": round(train_s / max(1, part.steps), 3), "minutes": round((time.perf_counter() - t_start) / 60, 3),
-            "views_made_per_s": None if encode_s <= 0 else round(total / encode_s, 3)}
+            "views_made_per_s": None if encode_s <= 0 else round(total / encode_s, 3),
+            # encoder passes only: views found in the cache (written at accept, or by an earlier run) cost none
+            "views_made": done["made"], "seconds_per_view": round(done["made_s"] / done["made"], 3) if done["made"] else None}
 

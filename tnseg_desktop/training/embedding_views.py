@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +29,7 @@ import cv2
 import numpy as np
 import torch
 
+from tnseg_desktop.atomic_write import atomic_path
 from tnseg_desktop.model import litemedsam as lms
 from tnseg_desktop.training.augment import intensity
 
@@ -113,14 +113,11 @@ def load_view(path: Path) -> View:
         return View(z["embedding"], z["image"], z["mask"].astype(bool), (int(z["hw"][0]), int(z["hw"][1])))
 
 
-def _save_view(path: Path, view: View) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
-    with open(tmp, "wb") as fh:
-        np.savez(fh, embedding=view.embedding, image=view.image, mask=view.mask.astype(np.uint8), hw=np.array(view.hw, dtype=np.int32))
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+def save_view(path: Path, view: View) -> None:
+    """Write one view file atomically: the app (at accept) and the worker may write the same name at once, harmlessly."""
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, embedding=view.embedding, image=view.image, mask=view.mask.astype(np.uint8), hw=np.array(view.hw, dtype=np.int32))
 
 
 def encode_inputs(encoder: torch.nn.Module, x: np.ndarray, precision: str) -> np.ndarray:
@@ -135,12 +132,22 @@ def encode_inputs(encoder: torch.nn.Module, x: np.ndarray, precision: str) -> np
     return emb[0].float().numpy()
 
 
+def _view(x: np.ndarray, hw: tuple[int, int], mask: np.ndarray, embedding: np.ndarray) -> View:
+    grid_mask = lms.mask_to_input(mask) > 0.5
+    return View(embedding.astype(np.float16), (x[0] * 255.0 + 0.5).astype(np.uint8), grid_mask, hw)
+
+
 def make_view(encoder: torch.nn.Module, image: np.ndarray, mask: np.ndarray, spec: ViewSpec, precision: str) -> View:
     img, msk = apply_view(image, mask, spec)
     x, hw = lms.preprocess(img)
-    emb = encode_inputs(encoder, x, precision)
-    grid_mask = lms.mask_to_input(msk) > 0.5
-    return View(emb.astype(np.float16), (x[0] * 255.0 + 0.5).astype(np.uint8), grid_mask, hw)
+    return _view(x, hw, msk, encode_inputs(encoder, x, precision))
+
+
+def plain_view(image: np.ndarray, mask: np.ndarray, embedding: np.ndarray) -> View:
+    """View 0 (``ViewSpec()``) from the frame's embedding already computed by the same encoder and precision."""
+    img, msk = apply_view(image, mask, ViewSpec())
+    x, hw = lms.preprocess(img)
+    return _view(x, hw, msk, np.asarray(embedding, dtype=np.float32))
 
 
 Item = tuple[str, np.ndarray, np.ndarray]  # id, uint8 image, bool mask
@@ -175,16 +182,20 @@ def build_views(
             path = view_file(cache_dir, weights_sha, precision, image, mask, spec)
             if not path.is_file() and not compute_missing:
                 continue
+            view_s = 0.0
             if not path.is_file():
                 t0 = time.perf_counter()
-                _save_view(path, make_view(encoder, image, mask, spec, precision))
-                times.append(time.perf_counter() - t0)
+                save_view(path, make_view(encoder, image, mask, spec, precision))
+                view_s = time.perf_counter() - t0
+                times.append(view_s)
                 made += 1
             paths.append(path)
             done += 1
             if progress is not None:
                 per = float(np.median(times)) if times else 0.0
-                progress({"stage": "views", "done": done, "total": total, "made": made, "s_per_view": round(per, 3), "eta_s": round(per * (total - done), 1)})
+                # view_s: this view's encoder pass (0 when it was found in the cache)
+                progress({"stage": "views", "done": done, "total": total, "made": made, "view_s": round(view_s, 3),
+                          "s_per_view": round(per, 3), "eta_s": round(per * (total - done), 1)})
         out.append(paths)
     return out
 

@@ -19,7 +19,7 @@ copied to a server to run there under ``torchrun``::
       "decoder": {                       # optional: also retrain LiteMedSAM's prompt encoder + mask decoder
         "base": {"name": "litemedsam-thyroid", "weights": "/.../litemedsam-thyroid.safetensors"},
         "output": {"name": "litemedsam-thyroid-u1", "weights": "/.../models/litemedsam-thyroid-u1.safetensors"},
-        "steps": 40, "lr": 1e-5, "views": 2, "view_cache": "/.../view_cache", "max_base_val": 30
+        "steps": 40, "lr": 1e-5, "views": 2, "precision": "bf16", "view_cache": "/.../view_cache", "max_base_val": 30
       }
     }
 
@@ -92,19 +92,21 @@ class DecoderPart:
     lr: float = 1e-5
     views: int = 2  # embeddings per user frame (plain, mirrored); replay and validation frames get one
     max_base_val: int = 30
+    precision: str = "bf16"  # the encoder pass's (part of each view file's name: the app writes the same files at accept)
 
     def to_json(self) -> dict[str, Any]:
         return {"base": {"name": self.base_name, "weights": self.base_weights},
                 "output": {"name": self.output_name, "weights": self.output_weights},
-                "steps": self.steps, "lr": self.lr, "views": self.views, "view_cache": self.view_cache,
-                "max_base_val": self.max_base_val}
+                "steps": self.steps, "lr": self.lr, "views": self.views, "precision": self.precision,
+                "view_cache": self.view_cache, "max_base_val": self.max_base_val}
 
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> "DecoderPart":
         return cls(base_name=str(data["base"]["name"]), base_weights=str(data["base"]["weights"]),
                    output_name=str(data["output"]["name"]), output_weights=str(data["output"]["weights"]),
                    view_cache=str(data["view_cache"]), steps=data.get("steps", 40), lr=data.get("lr", 1e-5),
-                   views=data.get("views", 2), max_base_val=data.get("max_base_val", 30))
+                   views=data.get("views", 2), max_base_val=data.get("max_base_val", 30),
+                   precision=data.get("precision", "bf16"))
 
 
 @dataclass
@@ -309,6 +311,8 @@ def _check_decoder(job: Job, folders: list[Path], where: str) -> None:
     d.lr = _number(d.lr, float, 1e-8, 1.0, "decoder.lr", where)
     d.views = _number(d.views, int, 1, 2, "decoder.views", where)
     d.max_base_val = _number(d.max_base_val, int, 0, 100_000, "decoder.max_base_val", where)
+    if d.precision not in ("bf16", "fp32"):
+        raise JobError(f"decoder.precision must be bf16 or fp32, not {d.precision!r}.", where)
     base = Path(d.base_weights)
     if not base.is_file():
         raise JobError(f"the decoder base weights file {str(base)!r} does not exist.", where)

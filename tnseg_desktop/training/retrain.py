@@ -95,7 +95,8 @@ class RetrainSettings:
     decoder: bool = True  # also retrain LiteMedSAM's decoder (when installed)
     decoder_steps: int = 40
     decoder_lr: float = 3e-5  # litemedsam-thyroid's own fine-tuning rate
-    decoder_views: int = 2
+    decoder_views: int = 2  # also what the app writes for each accepted frame (ui/accept_views.py)
+    decoder_precision: str = "bf16"
     decoder_max_base_val: int = 30
 
     def budget_for(self, n_train: int) -> Budget:
@@ -232,17 +233,41 @@ def _decoder_base(store: AnnotationStore) -> tuple[str, Path] | None:
         return None
 
 
-def _decoder_minutes(store: AnnotationStore, s: RetrainSettings, n_train: int, n_val: int) -> float:
-    """Encoding the frames not yet cached (upper bound: all of them) plus the decoder steps, at measured speeds."""
-    per_view, per_step = SECONDS_PER_VIEW, SECONDS_PER_DECODER_STEP
-    measured = store.list_model_versions("decoder")
-    for v in reversed(measured):
+def _measured_speeds(store: AnnotationStore) -> tuple[float, float]:
+    """(seconds per view, per decoder step): the newest finished run's figures, else the ones measured here."""
+    per_view = per_step = None
+    for v in reversed(store.list_model_versions("decoder")):
         part = v.metrics.get("timing") or {}
-        if part.get("seconds_per_step"):
+        if per_step is None and part.get("seconds_per_step"):
             per_step = float(part["seconds_per_step"])
-            per_view = float(part.get("seconds_per_view") or per_view)
-            break
-    n_views = n_train * s.decoder_views + min(n_train, s.max_replay) + n_val + s.decoder_max_base_val
+        # only a figure over views actually encoded ("views_made"): one over cache hits too would count the cache twice
+        if per_view is None and part.get("seconds_per_view") and "views_made" in part:
+            per_view = float(part["seconds_per_view"])
+    return per_view or SECONDS_PER_VIEW, per_step or SECONDS_PER_DECODER_STEP
+
+
+def _views_to_encode(store: AnnotationStore, frames: list[AcceptedFrame], k: int, key: Callable[[AcceptedFrame], str],
+                     precision: str) -> int:
+    """The views of these accepted frames not yet in the view cache (the app writes them as frames are accepted,
+    training/accept_views.py); every one of them when the cache cannot be told."""
+    from tnseg_desktop.training import view_index
+
+    sha = view_index.stock_encoder_sha()
+    if sha is None or not frames:
+        return len(frames) * k
+    mask_sha = {int(r["id"]): str(r["sha256"]) for r in store.db.query("SELECT id, sha256 FROM masks WHERE kind = 'final'")}
+    cache = view_cache_dir()
+    return sum(max(0, k - view_index.cached_views(cache, sha, precision, key(a), mask_sha.get(a.final_mask_id, "")))
+               for a in frames)
+
+
+def _decoder_minutes(store: AnnotationStore, s: RetrainSettings, train: list[AcceptedFrame], val: list[AcceptedFrame],
+                     key: Callable[[AcceptedFrame], str]) -> float:
+    """Encoding the views not yet cached plus the decoder steps, at measured speeds. The user's frames are counted
+    one by one; the replay sample and the base validation frames, which the store cannot tell, all count."""
+    per_view, per_step = _measured_speeds(store)
+    n_views = (_views_to_encode(store, train, s.decoder_views, key, s.decoder_precision) + min(len(train), s.max_replay)
+               + _views_to_encode(store, val, 1, key, s.decoder_precision) + s.decoder_max_base_val)
     return (n_views * per_view + s.decoder_steps * per_step) / 60.0
 
 
@@ -264,7 +289,7 @@ def plan_retrain(store: AnnotationStore, settings: RetrainSettings | None = None
     if s.decoder:
         plan.decoder_base = _decoder_base(store)
         if plan.decoder_base is not None:
-            plan.decoder_minutes = _decoder_minutes(store, s, len(new_train), len(val))
+            plan.decoder_minutes = _decoder_minutes(store, s, new_train, val, key)
     if base_weights is None:
         plan.reason = f"The current model '{base_name}' has no usable weights file to start from ({base_problem})."
     elif plan.n_new < s.min_new_frames:
@@ -330,7 +355,8 @@ def build_job(store: AnnotationStore, plan: RetrainPlan, settings: RetrainSettin
         dec_name = _next_version_name(store, plan.decoder_base[0])
         decoder = DecoderPart(base_name=plan.decoder_base[0], base_weights=str(plan.decoder_base[1]), output_name=dec_name,
                               output_weights=str(user_models_dir() / f"{dec_name}.safetensors"), view_cache=str(view_cache_dir()),
-                              steps=s.decoder_steps, lr=s.decoder_lr, views=s.decoder_views, max_base_val=s.decoder_max_base_val)
+                              steps=s.decoder_steps, lr=s.decoder_lr, views=s.decoder_views, max_base_val=s.decoder_max_base_val,
+                              precision=s.decoder_precision)
     return Job(base_name=plan.base_name, base_weights=str(plan.base_weights), output_name=name,
                output_weights=str(user_models_dir() / f"{name}.safetensors"), train=train, val_user=val_user,
                val_base=val_base, device=s.device, budget=plan.budget, train_config=dict(s.train_config),
@@ -441,11 +467,9 @@ def _record_decoder(store: AnnotationStore, run: TrainingRun, job: Job, part: di
         result.decoder_message = f"The box tool was not retrained: {why}"
         return
     decision = gate(part["metrics"], s.max_base_drop)
-    timing = {k: part.get(k) for k in ("seconds_per_step", "encode_seconds", "train_seconds", "train_views")}
-    n_views = sum(int(((part["metrics"].get("before") or {}).get(k) or {}).get("n") or 0) for k in ("val_user", "val_base"))
-    if part.get("encode_seconds") and (part.get("train_views") or 0) + n_views:
-        # an upper bound on the time per view: views found in the cache count as made
-        timing["seconds_per_view"] = round(float(part["encode_seconds"]) / (int(part["train_views"]) + n_views), 3)
+    timing = {k: part.get(k) for k in ("seconds_per_step", "encode_seconds", "train_seconds", "train_views", "views_made")}
+    if part.get("seconds_per_view"):  # over the views encoded in this run; views found in the cache cost none
+        timing["seconds_per_view"] = float(part["seconds_per_view"])
     metrics = {**part["metrics"], "gate": decision.to_json(), "steps": part.get("steps"), "minutes": part.get("minutes"), "timing": timing}
     result.decoder_version = store.record_model_version(
         job.decoder.output_name, file=part["output"], sha256=part["sha256"], parent=job.decoder.base_name, metrics=metrics,

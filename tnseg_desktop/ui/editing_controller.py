@@ -4,7 +4,8 @@ Threads: mouse and key handling, painting, undo/redo and drawing run on the GUI
 thread (all light). Network passes (clicks, boxes, text, one frame's automatic
 mask) run on the ``model`` worker, long jobs (segment all frames, propagate)
 on the ``batch`` worker, and every store write (study registration, accept,
-drafts, exports) on the ``store`` worker. The session's change notifications
+drafts, exports) on the ``store`` worker; the retraining views of each accepted frame on their own thread
+(ui/accept_views.py), after the model work. The session's change notifications
 come back through a Qt relay, so the window redraws on its own thread.
 """
 
@@ -21,6 +22,8 @@ from PySide6.QtWidgets import QApplication, QToolBar
 from tnseg_desktop.engine.measurements import measure
 from tnseg_desktop.engine.session import Change, EditingSession, Origin
 from tnseg_desktop.engine.view_regions import Views, views_of
+from tnseg_desktop.training.retrain import RetrainSettings
+from tnseg_desktop.ui.accept_views import AcceptViews
 from tnseg_desktop.ui.background import Job, Relay, Worker
 from tnseg_desktop.ui.editing_actions import EditingActions
 from tnseg_desktop.ui.editing_jobs import ModelJobs
@@ -108,6 +111,10 @@ class EditingController(QObject):
         self.jobs = ModelJobs(window, self.current, self.provider, lambda: self.persistence.store, self.model_panel,
                               self.banner, self.text_field, self.model_worker, self.batch_worker, self.relay,
                               self.report, self._schedule_refresh, self.models_ready.emit, self.job_finished.emit)
+        # the retraining's settings (the panel shares them): how many views of each accepted frame, at which precision
+        self.retrain_settings = RetrainSettings()
+        self.accept_views = AcceptViews(lambda: self.retrain_settings, self._model_work_pending)
+        self.persistence.after_accept = self._write_accept_views
         self.actions = EditingActions(window, self, self.brush_size, self.text_field, self.mask_controls)
         self.export_menu = ExportMenu(window, self.store_worker, self.persistence.export_context, self.report.say,
                                       self.report.failed)
@@ -418,6 +425,16 @@ class EditingController(QObject):
         return self.persistence.accept()
 
     # --- the store (StorePersistence) ---------------------------------------------------------
+    def _model_work_pending(self) -> bool:
+        """Clicks, boxes, segmenting and the embedding precompute come before the retraining views (any thread)."""
+        pre = self.jobs.precompute
+        return self.jobs.busy or (pre is not None and pre.running)
+
+    def _write_accept_views(self, record: Any, frame: np.ndarray) -> None:
+        store = self.persistence.store
+        if store is not None and not self._shut:
+            self.accept_views.submit(store, record, frame, self.jobs.models.refiner)
+
     def flush_drafts(self) -> Job | None:
         return self.persistence.flush_drafts()
 
@@ -445,6 +462,7 @@ class EditingController(QObject):
         self._shut = True
         self._autosave_timer.stop()
         self._end_session()
+        self.accept_views.shutdown()  # before the store closes: it reads the accepted masks there
         self.jobs.join_retired_precomputes()
         for w in (self.model_worker, self.batch_worker, self.store_worker):
             w.stop(5.0)

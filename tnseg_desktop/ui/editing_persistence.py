@@ -33,7 +33,8 @@ class StorePersistence:
     in use (None when there is none or it proved unusable), the open cine's study and its draft autosaver.
 
     ``models`` gives the loaded models (their names go with each accepted mask); ``accepted`` is the
-    controller's signal, emitted with the frame index once saved.
+    controller's signal, emitted with the frame index once saved; ``after_accept``, when set, gets each saved
+    record with the frame's pixels (the retraining views are made from them, ui/accept_views.py).
     """
 
     def __init__(self, window: MainWindow, current: OpenSession, store: AnnotationStore | None, provider: Any,
@@ -52,6 +53,7 @@ class StorePersistence:
         self.study_id: int | None = None
         self.autosaver: DraftAutosaver | None = None
         self.close_question: QMessageBox | None = None
+        self.after_accept: Callable[[Any, Any], None] | None = None
         self._drafted: set[int] = set()
 
     # --- the open cine -----------------------------------------------------------------------
@@ -154,11 +156,16 @@ class StorePersistence:
                 raise UserFacingError("The annotation store was not ready; accept the frame again.")
             size = measure(self.current.views.confine(mask), spacing) if mask is not None else None
             edit_info = replace(info, measurements=size.to_dict() if size is not None else None)
-            return self.autosaver.accept(index, mask, original_mask=before.auto_mask, edit_info=edit_info)
+            record = self.autosaver.accept(index, mask, original_mask=before.auto_mask, edit_info=edit_info)
+            # read here, while the session's cine is surely open (a decode at worst, on this thread)
+            return record, session.frame(index) if self.after_accept is not None else None
 
-        def saved(_record) -> None:
+        def saved(result) -> None:
+            record, frame = result
             self.report.say(f"Frame {index + 1} accepted and saved.")
             self.accepted(index)
+            if frame is not None and self.after_accept is not None:
+                self.after_accept(record, frame)
 
         return self.store_worker.submit(save, saved, self.report.failed, name="accept")
 

@@ -435,7 +435,9 @@ def install_training_ui(window: MainWindow) -> None:
     def dock(key: str) -> QDockWidget:
         if key not in docks:
             if key == "retrain":
-                panel: QWidget = RetrainPanel(store, worker=store_worker())
+                # the editing controller's settings: the views it writes at accept are the ones a run will use
+                settings = window.editing.retrain_settings if window.editing is not None else None
+                panel: QWidget = RetrainPanel(store, settings, worker=store_worker())
                 panel.version_promoted.connect(on_version)
                 app = QApplication.instance()
                 if app is not None:
