@@ -32,7 +32,7 @@ from tnseg_desktop.engine.embedding_cache import EmbeddingCache  # noqa: E402
 from tnseg_desktop.engine.litemedsam_refiner import make_litemedsam_refiner  # noqa: E402
 from tnseg_desktop.engine.text_prompt import NothingFound, text_to_mask  # noqa: E402
 from tnseg_desktop.model.prompt_targets import UnknownTarget  # noqa: E402
-from tnseg_desktop.model.resolve import load_tnseg_med_segmenter  # noqa: E402
+from tnseg_desktop.model.resolve import load_auto_segmenter  # noqa: E402
 from tnseg_desktop.training.data import load_folder  # noqa: E402
 from tnseg_desktop.training.metrics import dice  # noqa: E402
 
@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--nodules", required=True, help="images/ + masks/ of nodules (ddti/val)")
     ap.add_argument("--glands", default=None, help="images/ + masks/ of thyroid glands (TG3K frames)")
-    ap.add_argument("--model", default="tnseg-med")
+    ap.add_argument("--model", default="tnseg-med", help="tnseg-med, a tnseg-med weights file, or tnseg-med+lite")
     ap.add_argument("--refiner", default="litemedsam-thyroid")
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--threads", type=int, default=1)
@@ -61,7 +61,8 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     refiner = make_litemedsam_refiner(args.refiner, cache=EmbeddingCache(max_bytes=4 * 1024**3))
-    med = load_tnseg_med_segmenter(args.model, torch.device("cpu"), embed=refiner.embedding)
+    med = load_auto_segmenter(args.model, torch.device("cpu"))
+    med.set_embed(refiner.embedding)  # one encoder pass per frame, shared with the refiner as in the app
     folders = {"nodule": load_folder(args.nodules)}
     if args.glands:
         folders["gland"] = load_folder(args.glands)
