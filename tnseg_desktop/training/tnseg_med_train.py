@@ -45,6 +45,8 @@ class MedTrainConfig:
     seed: int = 0
     threads: int = 1
     bf16: bool = True
+    contain: int = 0  # nodule samples per batch that also teach "the gland covers this nodule" (0: off)
+    contain_weight: float = 0.5
     net: dict = field(default_factory=dict)
 
 
@@ -150,6 +152,8 @@ def train_med(
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
             logits = net(emb, img, cond)
         loss = masked_dice_bce_loss(logits, target, area)
+        if cfg.contain and cond_fn is not None:
+            loss = loss + cfg.contain_weight * _containment_loss(net, train, idx, emb, img, target, area, cond_fn, rng, cfg)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -165,6 +169,23 @@ def train_med(
         if progress is not None:
             progress(record)
     return ema, last
+
+
+def _containment_loss(net: TnsegMed, train: MedViews, idx: Sequence[int], emb: torch.Tensor, img: torch.Tensor, target: torch.Tensor,
+                      area: torch.Tensor, cond_fn: CondFn, rng: np.random.Generator, cfg: MedTrainConfig) -> torch.Tensor:
+    """Nodules lie inside the thyroid: a nodule frame's mask is a partial label of the gland (its pixels are gland;
+    nothing is said about the rest), so the gland target is asked to cover the nodule's pixels and nothing else."""
+    from tnseg_desktop.model.prompt_targets import GLAND, NODULE
+
+    rows = [j for j, i in enumerate(idx) if train.target[i] == NODULE and bool(target[j].any())][: cfg.contain]
+    if not rows:
+        return torch.zeros(())
+    sel = torch.as_tensor(rows)
+    cond = cond_fn([GLAND] * len(rows), rng)
+    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.bf16):
+        logits = net(emb[sel], img[sel], cond)
+    inside = target[sel] * area[sel]
+    return masked_dice_bce_loss(logits, inside, inside)
 
 
 def text_condition(encoder, p_default: float = 0.3) -> CondFn:
@@ -218,8 +239,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
     for f in ("steps", "batch", "val_every", "seed", "threads"):
         ap.add_argument("--" + f.replace("_", "-"), type=int, default=getattr(MedTrainConfig, f))
     ap.add_argument("--lr", type=float, default=MedTrainConfig.lr)
+    ap.add_argument("--contain", type=int, default=0, help="nodule samples per batch that also teach the gland to cover the nodule")
+    ap.add_argument("--contain-weight", type=float, default=MedTrainConfig.contain_weight)
     args = ap.parse_args(list(argv) if argv is not None else None)
-    cfg = MedTrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, val_every=args.val_every, seed=args.seed, threads=args.threads, net=json.loads(args.net))
+    cfg = MedTrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, val_every=args.val_every, seed=args.seed, threads=args.threads,
+                         contain=args.contain, contain_weight=args.contain_weight, net=json.loads(args.net))
     torch.set_num_threads(cfg.threads)
     stop = {"flag": False}
     signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("flag", True))
