@@ -130,3 +130,18 @@ def test_the_jobs_decoder_part_carries_the_settings_precision():
     back = DecoderPart.from_json(part.to_json())
     assert back.precision == "fp32" and back.views == 2
     assert DecoderPart.from_json({k: v for k, v in part.to_json().items() if k != "precision"}).precision == "bf16"
+
+
+def test_the_estimate_takes_seconds_per_view_only_from_a_run_that_counted_the_views_it_encoded(tmp_path):
+    store = AnnotationStore(tmp_path / "store")
+    weights = tmp_path / "d.safetensors"
+    weights.write_bytes(b"x")
+    for name, timing in (("d-u1", {"seconds_per_step": 3.0, "seconds_per_view": 0.05}),  # over cache hits too: not used
+                         ("d-u2", {"seconds_per_step": 5.0, "views_made": 0})):  # encoded nothing: no figure
+        store.record_model_version(name, file=str(weights), sha256="0" * 64, metrics={"timing": timing}, data_counts={},
+                                   last_edit_id=0, status="rejected", role="decoder")
+    assert retrain._measured_speeds(store) == (retrain.SECONDS_PER_VIEW, 5.0)
+    store.record_model_version("d-u3", file=str(weights), sha256="0" * 64, data_counts={}, last_edit_id=0, status="rejected",
+                               role="decoder", metrics={"timing": {"seconds_per_step": 4.0, "views_made": 6, "seconds_per_view": 1.7}})
+    assert retrain._measured_speeds(store) == (1.7, 4.0)
+    store.close()

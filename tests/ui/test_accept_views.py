@@ -56,6 +56,7 @@ def test_accepting_a_frame_writes_its_views_in_the_background_after_the_model_wo
     # the model worker is busy (a click in progress, say): the views must wait for it
     release = threading.Event()
     ctl.model_worker.submit(lambda job: release.wait(60), name="held click")
+    hits = litemedsam_refiner.cache.stats.hits
     with qtbot.waitSignal(ctl.accepted, timeout=10_000):
         ctl.accept()
         assert _npz(cache) == []  # accept returned before anything was encoded
@@ -68,6 +69,7 @@ def test_accepting_a_frame_writes_its_views_in_the_background_after_the_model_wo
     qtbot.waitUntil(lambda: ctl.accept_views.frames_done == 1, timeout=120_000)
     written = _npz(cache)
     assert len(written) == k
+    assert litemedsam_refiner.cache.stats.hits > hits  # view 0 came from the embedding the precompute made
 
     # exactly the files the worker finds for this job frame, read its own way (source decoded again, stored mask)
     sample = FrameLoader().load(retrain._store_ref(store, accepted, key, "user"))
