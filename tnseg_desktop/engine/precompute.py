@@ -76,7 +76,7 @@ class Precompute:
     # -- control ----------------------------------------------------------
     def start(self) -> "Precompute":
         if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="embedding-precompute", daemon=True)
+            self._thread = threading.Thread(target=self._run, name="tnseg-embedding-precompute", daemon=True)
             self._thread.start()
         return self
 

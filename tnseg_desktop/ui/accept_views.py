@@ -55,6 +55,12 @@ class AcceptViews:
         """Block until every queued frame is done (tests, benchmarks); True when idle."""
         return self._idle.wait(timeout)
 
+    @property
+    def running(self) -> bool:
+        """Whether the thread is alive."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def shutdown(self, timeout: float = 10.0) -> None:
         """Stop after the view in progress (the rest stays for the worker to make) and join the thread."""
         self._stop.set()

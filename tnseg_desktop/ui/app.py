@@ -13,6 +13,7 @@ from PySide6.QtCore import QMessageLogContext, QSize, Qt, QtMsgType, qInstallMes
 from PySide6.QtWidgets import QApplication
 
 from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.ui.background import live_background_threads
 from tnseg_desktop.ui.main_window import MainWindow
 from tnseg_desktop.ui.theme import apply_theme
 from tnseg_desktop.ui.window_state import restore_window_state
@@ -156,3 +157,6 @@ def run_gui(args: argparse.Namespace) -> int:
     finally:
         window.shutdown()
         editing.shutdown()
+        left = live_background_threads()
+        if left:  # a thread inside torch at interpreter exit aborts the process
+            log.warning("background threads still running at exit: %s", ", ".join(left))

@@ -29,10 +29,19 @@ class DeviceProbe(QObject):
     def __init__(self) -> None:
         super().__init__()
         self.text: str | None = None
+        self._stopped = False
         self._thread = threading.Thread(target=self._run, name="tnseg-device-probe", daemon=True)
 
     def start(self) -> None:
-        self._thread.start()
+        if not self._stopped and not self._thread.is_alive() and self.text is None:
+            self._thread.start()
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Never start after this; join a running probe (it imports torch). True when no thread is left."""
+        self._stopped = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _run(self) -> None:
         self.text = describe_compute_device()

@@ -24,7 +24,7 @@ from tnseg_desktop.engine.session import Change, EditingSession, Origin
 from tnseg_desktop.engine.view_regions import Views, views_of
 from tnseg_desktop.training.retrain import RetrainSettings
 from tnseg_desktop.ui.accept_views import AcceptViews
-from tnseg_desktop.ui.background import Job, Relay, Worker
+from tnseg_desktop.ui.background import Deadline, Job, Relay, Worker
 from tnseg_desktop.ui.editing_actions import EditingActions
 from tnseg_desktop.ui.editing_jobs import ModelJobs
 from tnseg_desktop.ui.editing_panels import MaskDisplayControls
@@ -49,6 +49,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 AUTOSAVE_MS = 3000
+# a model load or an embedding in progress cannot be interrupted; shutdown waits this long for it in all
+SHUTDOWN_WAIT_S = 60.0
 
 
 class _Frames:
@@ -455,17 +457,29 @@ class EditingController(QObject):
         return sheet
 
     # --- closing ------------------------------------------------------------------------------
-    def shutdown(self) -> None:
-        """Stop background work and close the store cleanly (idempotent)."""
+    def shutdown(self, timeout: float = SHUTDOWN_WAIT_S) -> None:
+        """Stop background work, join its threads and close the store cleanly (idempotent).
+
+        A daemon thread still inside torch when the interpreter exits aborts the process, so every thread
+        started here is joined: queued model and batch jobs are dropped, the ones in progress are asked to
+        cancel and waited for (at most ``timeout`` in all); queued store writes still run.
+        """
         if self._shut:
             return
         self._shut = True
         self._autosave_timer.stop()
         self._end_session()
-        self.accept_views.shutdown()  # before the store closes: it reads the accepted masks there
-        self.jobs.join_retired_precomputes()
+        deadline = Deadline(timeout)
+        for w in (self.model_worker, self.batch_worker):
+            w.stop(0.0, drop_pending=True)  # everything winds down at once; joined below
+        self.accept_views.shutdown(deadline.left())  # before the store closes: it reads the accepted masks there
+        left = [] if self.jobs.join_retired_precomputes(deadline.left()) else ["embedding precompute"]
+        left += ["accept views"] if self.accept_views.running else []
         for w in (self.model_worker, self.batch_worker, self.store_worker):
-            w.stop(5.0)
+            if not w.stop(deadline.left()):
+                left.append(f"{w.name} worker")
+        if left:
+            log.warning("background work still running after %.0f s at shutdown: %s", timeout, ", ".join(left))
         store = self.persistence.store
         if store is not None:
             try:

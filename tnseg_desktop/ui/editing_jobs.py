@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable
 from tnseg_desktop.engine.out_of_range import ModelRange
 from tnseg_desktop.engine.session import EditingSession
 from tnseg_desktop.engine.view_regions import confine_models
-from tnseg_desktop.ui.background import Job, Relay, Worker
+from tnseg_desktop.ui.background import Deadline, Job, Relay, Worker
 from tnseg_desktop.ui.editing_state import OpenSession, Reporter
 from tnseg_desktop.ui.missing_weights_banner import MissingWeightsBanner
 from tnseg_desktop.ui.model_panel import ModelPanel
@@ -188,11 +188,16 @@ class ModelJobs:
             self._retired_precomputes = [p for p in self._retired_precomputes if p.running] + [self.precompute]
             self.precompute = None
 
-    def join_retired_precomputes(self) -> None:
-        """At shutdown: an embedding thread is a daemon inside torch; left running, interpreter exit aborts."""
+    def join_retired_precomputes(self, timeout: float = 10.0) -> bool:
+        """At shutdown: an embedding thread is a daemon inside torch; left running, interpreter exit aborts.
+
+        Waits at most ``timeout`` in all; True when none is left running.
+        """
+        deadline = Deadline(timeout)
         for pre in self._retired_precomputes:
-            pre.cancel(wait=True, timeout=10.0)
-        self._retired_precomputes.clear()
+            pre.cancel(wait=True, timeout=deadline.left())
+        self._retired_precomputes = [p for p in self._retired_precomputes if p.running]
+        return not self._retired_precomputes
 
     def restart_precompute(self) -> None:
         self.retire_precompute()

@@ -25,6 +25,7 @@ from PySide6.QtWidgets import (
 from tnseg_desktop import __version__
 from tnseg_desktop.io.types import CineMeta
 from tnseg_desktop.ui import recent_files
+from tnseg_desktop.ui.background import Deadline
 from tnseg_desktop.ui.canvas import CineCanvas
 from tnseg_desktop.ui.cine_feed import CineFeed, CineSource, Opener, default_opener
 from tnseg_desktop.ui.device_probe import DeviceProbe
@@ -43,6 +44,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 APP_TITLE = "tnseg-desktop"
+SHUTDOWN_WAIT_S = 30.0  # for the background open/decode and the device probe to end at shutdown
 OPEN_FILE_FILTER = "All files (*);;DICOM (*.dcm *.dicom *.DCM);;Images (*.png *.jpg *.jpeg *.bmp *.tif *.tiff)"
 
 
@@ -59,6 +61,7 @@ class MainWindow(QMainWindow, ViewerMenus):
         self._opener = opener
         self._feed: CineFeed | None = None  # the source on screen
         self._opening: CineFeed | None = None  # a source being opened; replaces _feed when it opens
+        self._retired: list[CineFeed] = []  # cancelled, maybe still opening or decoding a frame; joined at shutdown
         self._meta: CineMeta | None = None
         self._n_frames = 0
         self._wanted = -1  # the frame asked for (slider, keys, playback)
@@ -180,6 +183,7 @@ class MainWindow(QMainWindow, ViewerMenus):
 
     def _retire(self, feed: CineFeed) -> None:
         feed.cancel()
+        self._retired = [f for f in self._retired if not f.wait(0) and f is not feed] + [feed]
         for sig in (feed.opened, feed.open_failed, feed.frame_ready, feed.frame_failed):
             try:
                 sig.disconnect()
@@ -439,16 +443,23 @@ class MainWindow(QMainWindow, ViewerMenus):
             self.open_path(paths[0])
 
     # --- shutdown ---------------------------------------------------------
-    def shutdown(self) -> None:
-        """Stop playback and background decoding (idempotent)."""
+    def shutdown(self, timeout: float = SHUTDOWN_WAIT_S) -> None:
+        """Stop playback, background decoding and the device probe, and join their threads (idempotent).
+
+        A thread still running at interpreter exit can abort the process, so each is joined; an open or a
+        frame decode in progress cannot be interrupted, hence the bounded wait.
+        """
         self._play_timer.stop()
         for feed in (self._opening, self._feed):
             if feed is not None:
                 self._retire(feed)
-        for feed in (self._opening, self._feed):
-            if feed is not None:
-                feed.wait(2.0)
         self._opening = self._feed = None
+        deadline = Deadline(timeout)
+        for feed in self._retired:
+            feed.wait(deadline.left())
+        self._retired = [f for f in self._retired if not f.wait(0)]
+        if self.device_probe is not None:
+            self.device_probe.stop(deadline.left())
 
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802
         if not all(guard() for guard in list(self.close_guards)):
