@@ -78,3 +78,46 @@ def test_view_specs_are_seeded_and_the_geometry_moves_image_and_mask_together():
         assert vi.shape == img.shape and vm.shape == mask.shape
         if spec.seed < 0:  # geometry only: the bright square and its mask coincide
             assert np.array_equal(vi > 100, vm)
+
+
+class DeviceCheckingEncoder(CountingEncoder):
+    """Records, for each pass, whether its input was on its weights' device and whether bf16 autocast was on there."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[tuple[bool, bool]] = []
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        device = self.conv.weight.device
+        self.seen.append((x.device == device, torch.is_autocast_enabled(device.type)))
+        return super().forward(x)
+
+
+def _old_encode(encoder: nn.Module, x: np.ndarray, precision: str) -> np.ndarray:
+    """The CPU-only encoder pass the cached view files were made with before the device came from the module."""
+    t = torch.from_numpy(x)[None]
+    with torch.inference_mode():
+        if precision == "bf16":
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                return encoder(t)[0].float().numpy()
+        return encoder(t)[0].float().numpy()
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_the_encoder_pass_runs_on_the_encoders_device_and_cached_views_stay_valid(tmp_path, precision):
+    from tnseg_desktop.model import litemedsam as lms
+    from tnseg_desktop.training.embedding_views import encode_inputs, make_view, module_device, view_file
+
+    torch.manual_seed(0)
+    enc = DeviceCheckingEncoder()
+    assert module_device(enc) == enc.conv.weight.device == torch.device("cpu")
+    sid, img, m = items(1)[0]
+    spec = view_specs(sid, 3)[2]
+    view = make_view(enc, img, m, spec, precision)
+    assert enc.seen == [(True, precision == "bf16")]
+    # the same arrays as before, under the same file name: views cached before stay valid
+    x, hw = lms.preprocess(apply_view(img, m, spec)[0])
+    assert np.array_equal(encode_inputs(enc, x, precision), _old_encode(enc, x, precision))
+    assert np.array_equal(view.embedding, _old_encode(enc, x, precision).astype(np.float16)) and view.hw == hw
+    name = view_file(tmp_path, "a" * 64, precision, img, m, spec).relative_to(tmp_path).as_posix()
+    assert name == {"fp32": "aaaaaaaaaaaaaaaa/d629bb6c7a6f46b63c79818ade70a04e08594bc8.npz", "bf16": "aaaaaaaaaaaaaaaa/08f151d90fc1160f32fdc412b86e13b8194e408b.npz"}[precision]

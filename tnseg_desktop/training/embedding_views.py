@@ -120,16 +120,24 @@ def save_view(path: Path, view: View) -> None:
             np.savez(fh, embedding=view.embedding, image=view.image, mask=view.mask.astype(np.uint8), hw=np.array(view.hw, dtype=np.int32))
 
 
+def module_device(module: torch.nn.Module) -> torch.device:
+    """The device of ``module``'s weights (the CPU for a module without any)."""
+    for p in module.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
 def encode_inputs(encoder: torch.nn.Module, x: np.ndarray, precision: str) -> np.ndarray:
-    """(3, 256, 256) float32 -> the (256, 64, 64) float32 embedding; ``bf16`` runs under CPU autocast."""
-    t = torch.from_numpy(x)[None]
+    """(3, 256, 256) float32 -> the (256, 64, 64) float32 embedding, on the CPU.
+
+    Runs on the encoder's own device; ``bf16`` runs under that device's bf16 autocast.
+    """
+    device = module_device(encoder)
+    t = torch.from_numpy(x)[None].to(device)
     with torch.inference_mode():
-        if precision == "bf16":
-            with torch.autocast("cpu", dtype=torch.bfloat16):
-                emb = encoder(t)
-        else:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
             emb = encoder(t)
-    return emb[0].float().numpy()
+    return emb[0].float().cpu().numpy()
 
 
 def _view(x: np.ndarray, hw: tuple[int, int], mask: np.ndarray, embedding: np.ndarray) -> View:

@@ -31,7 +31,7 @@ import torch
 from tnseg_desktop.atomic_write import atomic_path
 from tnseg_desktop.model import litemedsam as lms
 from tnseg_desktop.training.clicks import next_click
-from tnseg_desktop.training.embedding_views import View, load_view
+from tnseg_desktop.training.embedding_views import View, load_view, module_device
 from tnseg_desktop.training.losses import masked_dice_bce_loss
 from tnseg_desktop.training.metrics import dice, iou
 from tnseg_desktop.training.sam_batch import decode_batch, encode_prompts
@@ -51,7 +51,7 @@ class FinetuneConfig:
     val_every: int = 150
     seed: int = 0
     threads: int = 1
-    bf16: bool = True  # CPU autocast for the decoder passes (about 1.4x faster per step here)
+    bf16: bool = True  # bf16 autocast for the decoder passes (on the CPU about 1.4x faster per step here)
 
 
 @dataclass
@@ -109,7 +109,7 @@ class PromptState:
     def add(self, i: int, row: int, col: int, positive: bool) -> None:
         self.clicks[i].append((float(col), float(row), 1 if positive else 0))
 
-    def points(self) -> tuple[torch.Tensor, torch.Tensor] | None:
+    def points(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor] | None:
         n = max((len(c) for c in self.clicks), default=0)
         if n == 0:
             return None
@@ -118,14 +118,18 @@ class PromptState:
         for i, cl in enumerate(self.clicks):
             for j, (x, y, lab) in enumerate(cl):
                 coords[i, j, 0], coords[i, j, 1], labels[i, j] = x, y, lab
-        return coords, labels
+        return coords.to(device), labels.to(device)
 
 
 def predict(model: torch.nn.Module, emb: torch.Tensor, state: PromptState, bf16: bool = False) -> torch.Tensor:
-    with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+    """Low-res logits (B, 1, 256, 256) float32, on the model's device (the prompts and ``emb`` are moved there)."""
+    device = module_device(model.mask_decoder)
+    boxes = None if state.boxes is None else state.boxes.to(device)
+    prev = None if state.prev is None else state.prev.to(device)
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
         pe = model.prompt_encoder.get_dense_pe()
-        sparse, dense = encode_prompts(model.prompt_encoder, state.points(), state.boxes, state.prev, emb.shape[0])
-        logits, _ = decode_batch(model.mask_decoder, pe, emb, sparse, dense)
+        sparse, dense = encode_prompts(model.prompt_encoder, state.points(device), boxes, prev, emb.shape[0])
+        logits, _ = decode_batch(model.mask_decoder, pe, emb.to(device), sparse, dense)
     return logits.float()
 
 
@@ -155,12 +159,13 @@ def validate(model: torch.nn.Module, val: ViewSet, clicks: int = 5, seed: int = 
     rng = np.random.default_rng(seed)
     box_d: list[float] = []
     ious = np.zeros((len(val), clicks))
+    device = module_device(model.mask_decoder)
     for s in range(0, len(val), chunk):
         idx = list(range(s, min(len(val), s + chunk)))
-        emb = val.embeddings[idx].float()
+        emb = val.embeddings[idx].to(device).float()
         masks, hw = val.masks[idx], [val.hw[i] for i in idx]
         logits = predict(model, emb, start_state(masks, hw, True, 0.10, rng), bf16)
-        pred = (logits[:, 0] > 0).numpy()
+        pred = (logits[:, 0] > 0).cpu().numpy()
         box_d += [dice(pred[i, :h, :w], masks[i, :h, :w]) for i, (h, w) in enumerate(hw)]
         state = start_state(masks, hw, False, 0.0, rng)
         for k in range(clicks):
@@ -168,7 +173,7 @@ def validate(model: torch.nn.Module, val: ViewSet, clicks: int = 5, seed: int = 
                 add_error_clicks(state, logits, masks, hw)
             logits = predict(model, emb, state, bf16)
             state.prev = logits
-            pred = (logits[:, 0] > 0).numpy()
+            pred = (logits[:, 0] > 0).cpu().numpy()
             for j, (h, w) in enumerate(hw):
                 ious[idx[j], k] = iou(pred[j, :h, :w], masks[j, :h, :w])
     reach = (ious >= 0.9).argmax(1) + 1
@@ -195,12 +200,13 @@ def finetune(
     warm = max(1, min(50, cfg.steps // 10))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))))
     last: dict = {}
+    device = module_device(model.mask_decoder)
     t0 = time.perf_counter()
     for step in range(1, cfg.steps + 1):
         if cancelled():
             break
         idx = rng.choice(len(train), size=min(cfg.batch, len(train)), replace=False)
-        emb = train.embeddings[idx].float()
+        emb = train.embeddings[idx].to(device).float()
         masks, hw = train.masks[idx], [train.hw[i] for i in idx]
         state = start_state(masks, hw, bool(rng.random() < cfg.box_fraction), cfg.box_jitter, rng)
         rounds = int(rng.integers(0, cfg.max_rounds + 1))
@@ -212,8 +218,8 @@ def finetune(
                 state.prev = logits
         model.train()
         logits = predict(model, emb, state, cfg.bf16)
-        target = torch.from_numpy(masks[:, None].astype(np.float32))
-        loss = masked_dice_bce_loss(logits, target, valid_area(hw))
+        target = torch.from_numpy(masks[:, None].astype(np.float32)).to(device)
+        loss = masked_dice_bce_loss(logits, target, valid_area(hw).to(device))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
