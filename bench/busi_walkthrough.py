@@ -87,7 +87,6 @@ def main() -> int:
     from tnseg_desktop.ui.app import get_application
     from tnseg_desktop.ui.editing_controller import attach_editing_for_app
     from tnseg_desktop.ui.main_window import MainWindow
-    from tnseg_desktop.ui.retrain_panel import install_training_ui
 
     edit_ids, test_ids = busi_split(SHARED / "busi_dev", args.n)
     store = AnnotationStore(paths.store_dir())
@@ -110,7 +109,6 @@ def main() -> int:
     window.resize(1280, 800)
     window.show()
     ctl = attach_editing_for_app(window)
-    install_training_ui(window)
     window.close_guards.clear()
     wait(lambda: ctl.models.auto is not None, 300, "the models loading")
     window.open_path(str(cine))
