@@ -12,10 +12,12 @@ target (the gland) is answered by tnseg-med alone.
 
 from __future__ import annotations
 
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
-import torch
+
+if TYPE_CHECKING:  # the names above are read by the UI and the resolver without loading torch
+    import torch
 
 ENSEMBLE = "tnseg-med+lite"
 MEMBERS = ("tnseg-med", "tnseg-lite")

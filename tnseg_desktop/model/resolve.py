@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from tnseg_desktop.errors import UserFacingError
+from tnseg_desktop.model.ensemble import ENSEMBLE, MEMBERS
 from tnseg_desktop.paths import shipped_models_dir, user_models_dir
 
 
@@ -77,8 +78,6 @@ def architecture_of(name: str) -> str:
 
 
 def is_ensemble(name: str) -> bool:
-    from tnseg_desktop.model.ensemble import ENSEMBLE
-
     return name == ENSEMBLE
 
 
@@ -101,8 +100,8 @@ def check_prompt_usable(name: str, prompt: str | None) -> None:
                               f"that reads one ({', '.join(TEXT_PROMPT_ARCHITECTURES)}).")
 
 
-# best first, by ddti/val Dice (models/README.md): their mean 0.770, tnseg-lite 0.762, tnseg-med 0.736
-DEFAULT_AUTO_RANKING = ("tnseg-med+lite", "tnseg-lite", TNSEG_MED)
+# best first, by ddti/val Dice (models/README.md): their mean 0.775, tnseg-lite 0.762, tnseg-med 0.737
+DEFAULT_AUTO_RANKING = (ENSEMBLE, "tnseg-lite", TNSEG_MED)
 
 
 def _installed(name: str) -> bool:
@@ -115,13 +114,11 @@ def _installed(name: str) -> bool:
 
 
 def _needs_met(name: str) -> bool:
-    return name not in (TNSEG_MED, "tnseg-med+lite") or _installed("litemedsam")  # tnseg-med runs on LiteMedSAM's encoder
+    return name not in (TNSEG_MED, ENSEMBLE) or _installed("litemedsam")  # tnseg-med runs on LiteMedSAM's encoder
 
 
 def _usable(name: str) -> bool:
     if is_ensemble(name):
-        from tnseg_desktop.model.ensemble import MEMBERS
-
         return all(_installed(m) for m in MEMBERS) and _needs_met(name)
     return _installed(name) and _needs_met(name)
 
@@ -153,15 +150,10 @@ def default_auto_model() -> str:
 
     for name in DEFAULT_AUTO_RANKING:
         if is_ensemble(name):
-            from tnseg_desktop.model.ensemble import MEMBERS
-
             if _usable(name) or any(_status(m) == registry.CORRUPT for m in MEMBERS):
                 return name  # a damaged member: loading the ensemble names its file
             continue
-        try:
-            status = registry.status(name)
-        except Exception:
-            continue
+        status = _status(name)
         if status == registry.CORRUPT:
             return name  # never silently another model: using it says what is wrong with its file
         if status == registry.INSTALLED and _needs_met(name):

@@ -10,10 +10,11 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from tnseg_desktop.model.ensemble import ENSEMBLE
+
 log = logging.getLogger(__name__)
 
 LITE = "tnseg-lite"
-ENSEMBLE = "tnseg-med+lite"  # model/ensemble.py
 HYBRID = "litemedsam+tnseg-lite"
 DECODER_REFINERS = ("litemedsam-thyroid", HYBRID)  # the refiners that use litemedsam-thyroid's (retrainable) decoder
 IMPORT_HINT = "tnseg-desktop models import FILE"
