@@ -73,23 +73,39 @@ def build_mobile_sam(encoder: nn.Module | None = None, image_size: int = 1024) -
 def assemble_sam(image_encoder: nn.Module, image_size: int, embed_grid: int | None = None) -> nn.Module:
     """SAM around any image encoder with ``img_size`` that outputs (B, 256, S/16, S/16)."""
     _segment_anything()
-    from segment_anything.modeling import MaskDecoder, PromptEncoder, Sam, TwoWayTransformer
+    from segment_anything.modeling import PromptEncoder, Sam
 
     grid = embed_grid or image_size // 16
     sam = Sam(
         image_encoder=image_encoder,
         prompt_encoder=PromptEncoder(embed_dim=256, image_embedding_size=(grid, grid), input_image_size=(image_size, image_size), mask_in_chans=16),
-        mask_decoder=MaskDecoder(
-            num_multimask_outputs=3,
-            transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
-            transformer_dim=256,
-            iou_head_depth=3,
-            iou_head_hidden_dim=256,
-        ),
+        mask_decoder=build_mask_decoder(),
         pixel_mean=[123.675, 116.28, 103.53],
         pixel_std=[58.395, 57.12, 57.375],
     )
     return sam.eval()
+
+
+def build_mask_decoder() -> nn.Module:
+    """SAM's mask decoder as every SAM size (and LiteMedSAM) has it, randomly initialised."""
+    _segment_anything()
+    from segment_anything.modeling import MaskDecoder, TwoWayTransformer
+
+    return MaskDecoder(
+        num_multimask_outputs=3,
+        transformer=TwoWayTransformer(depth=2, embedding_dim=256, mlp_dim=2048, num_heads=8),
+        transformer_dim=256,
+        iou_head_depth=3,
+        iou_head_hidden_dim=256,
+    )
+
+
+def build_position_embedding() -> nn.Module:
+    """SAM's random-Fourier positional encoding of the embedding grid (its prompt encoder's ``pe_layer``)."""
+    _segment_anything()
+    from segment_anything.modeling.prompt_encoder import PositionEmbeddingRandom
+
+    return PositionEmbeddingRandom(128)
 
 
 def build_sam(arch: str) -> nn.Module:

@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tnseg_desktop.model.tnseg_med_sam import SamCoarse
 from tnseg_desktop.model.unet import ResBlock, ResidualUNet
 
 ARCH = "tnseg-med"
@@ -50,7 +51,9 @@ DEFAULT_CONFIG: dict[str, Any] = {
     "head_hidden": 16,
     "input_size": 256,
     "work_size": 128,
+    "coarse": "conv",
 }
+COARSE_KINDS = ("conv", "sam")  # conv: 1x1 reduce + residual blocks + upsampling; sam: LiteMedSAM's mask decoder (tnseg_med_sam)
 
 
 def check_config(config: dict[str, Any]) -> dict[str, Any]:
@@ -60,6 +63,8 @@ def check_config(config: dict[str, Any]) -> dict[str, Any]:
         value = out[key]
         if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
             raise ValueError(f"{key} = {value!r} is outside the allowed range {lo}..{hi}")
+    if out["coarse"] not in COARSE_KINDS:
+        raise ValueError(f"coarse = {out['coarse']!r} must be one of {', '.join(COARSE_KINDS)}")
     mults = out["channel_mults"]
     if not isinstance(mults, list) or not 2 <= len(mults) <= 5 or not all(isinstance(m, int) and 1 <= m <= 8 for m in mults):
         raise ValueError(f"channel_mults = {mults!r} must be 2 to 5 integers in 1..8")
@@ -108,26 +113,35 @@ class TnsegMed(nn.Module):
         self.input_size = cfg["input_size"]
         r, cond = cfg["reduce_dim"], cfg["cond_dim"]
         self.default_cond = nn.Parameter(torch.randn(cond) / math.sqrt(cond))
-        self.reduce = nn.Conv2d(cfg["embed_dim"], r, 1)
-        self.film = Film(cond, r)
-        self.coarse = nn.Sequential(*[ResBlock(r, r) for _ in range(cfg["coarse_blocks"])])
         self.work_size = cfg["work_size"]
         factor = self.work_size // 64
         if factor not in (1, 2, 4):
             raise ValueError("work_size must be 64, 128 or 256")
-        up = max(8, r // 2)
-        layers: list[nn.Module] = []
-        ch = r
-        while factor > 1:
-            layers += [nn.ConvTranspose2d(ch, up, 2, stride=2), nn.GroupNorm(math.gcd(32, up), up), nn.SiLU()]
-            ch, factor = up, factor // 2
-        self.upsample = nn.Sequential(*layers) if layers else nn.Identity()
-        up = ch
+        self.sam: SamCoarse | None = None
+        if cfg["coarse"] == "sam":
+            self.film = Film(cond, cfg["embed_dim"])
+            self.sam = SamCoarse(cond, cfg["embed_dim"])
+            up = self.sam.out_channels + 1
+        else:
+            self.reduce = nn.Conv2d(cfg["embed_dim"], r, 1)
+            self.film = Film(cond, r)
+            self.coarse = nn.Sequential(*[ResBlock(r, r) for _ in range(cfg["coarse_blocks"])])
+            up = max(8, r // 2)
+            layers: list[nn.Module] = []
+            ch = r
+            while factor > 1:
+                layers += [nn.ConvTranspose2d(ch, up, 2, stride=2), nn.GroupNorm(math.gcd(32, up), up), nn.SiLU()]
+                ch, factor = up, factor // 2
+            self.upsample = nn.Sequential(*layers) if layers else nn.Identity()
+            up = ch
         self.fgb = ResidualUNet(in_channels=1, base_channels=cfg["base_channels"], channel_mults=cfg["channel_mults"], blocks_per_level=1)
         fused = up + self.fgb.out_channels
         h = cfg["head_hidden"]
         self.fuse = nn.Sequential(ResBlock(fused, h), ResBlock(h, h))
         self.head = TextHead(cond, h)
+        if self.sam is not None:  # start as the decoder's own mask: the correction begins at zero
+            nn.init.zeros_(self.head.static.weight)
+            nn.init.zeros_(self.head.static.bias)
 
     def condition(self, cond: torch.Tensor | None, batch: int) -> torch.Tensor:
         """(B, cond_dim): the text embeddings given; None, or a row of zeros, selects the learned default (the nodule)."""
@@ -147,12 +161,29 @@ class TnsegMed(nn.Module):
         feature maps cost 4x as much and the mask's edge is then bilinear).
         """
         c = self.condition(cond, embedding.shape[0]).to(embedding.dtype)
-        x = self.film(self.reduce(embedding), c)
-        coarse = self.upsample(self.coarse(x))
         if image01.shape[-1] != self.work_size:
             image01 = F.interpolate(image01, size=(self.work_size, self.work_size), mode="area")
         fine = self.fgb(image01)
+        if self.sam is not None:
+            return self._forward_sam(embedding, fine, c)
+        x = self.film(self.reduce(embedding), c)
+        coarse = self.upsample(self.coarse(x))
         logits = self.head(self.fuse(torch.cat([coarse, fine], dim=1)), c)
         if self.work_size != self.input_size:
+            logits = F.interpolate(logits, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
+        return logits
+
+    def _forward_sam(self, embedding: torch.Tensor, fine: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+        """The decoder's mask plus a correction from its features fused with the fine branch (a residual refinement)."""
+        assert self.sam is not None
+        upscaled, sam_logits = self.sam(self.film(embedding, c), c)
+        coarse = torch.cat([upscaled, sam_logits], dim=1)
+        if coarse.shape[-1] != self.work_size:
+            coarse = F.interpolate(coarse, size=(self.work_size, self.work_size), mode="area")
+        correction = self.head(self.fuse(torch.cat([coarse, fine.to(coarse.dtype)], dim=1)), c)
+        if correction.shape[-1] != sam_logits.shape[-1]:
+            correction = F.interpolate(correction, size=sam_logits.shape[-2:], mode="bilinear", align_corners=False)
+        logits = sam_logits + correction
+        if logits.shape[-1] != self.input_size:
             logits = F.interpolate(logits, size=(self.input_size, self.input_size), mode="bilinear", align_corners=False)
         return logits

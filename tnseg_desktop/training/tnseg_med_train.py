@@ -39,6 +39,7 @@ class MedTrainConfig:
     steps: int = 3000
     batch: int = 8
     lr: float = 2e-3
+    lr_pretrained: float | None = None  # the SAM decoder copied from LiteMedSAM (coarse "sam"); None: ``lr``
     weight_decay: float = 1e-4
     ema: float = 0.995
     val_every: int = 250
@@ -137,7 +138,7 @@ def train_med(
     ema = copy.deepcopy(net).eval()
     for p in ema.parameters():
         p.requires_grad_(False)
-    opt = torch.optim.AdamW(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW(param_groups(net, cfg), weight_decay=cfg.weight_decay)
     warm = max(1, min(100, cfg.steps // 20))
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / warm) * (0.02 + 0.98 * 0.5 * (1 + math.cos(math.pi * min(1.0, s / cfg.steps)))))
     last: dict = {}
@@ -169,6 +170,16 @@ def train_med(
         if progress is not None:
             progress(record)
     return ema, last
+
+
+def param_groups(net: TnsegMed, cfg: MedTrainConfig) -> list[dict]:
+    """The pretrained decoder (if any) at ``lr_pretrained``, everything new at ``lr``."""
+    pre = [p for n, p in net.named_parameters() if n.startswith("sam.decoder.")]
+    new = [p for n, p in net.named_parameters() if not n.startswith("sam.decoder.")]
+    groups = [{"params": new, "lr": cfg.lr}]
+    if pre:
+        groups.append({"params": pre, "lr": cfg.lr_pretrained if cfg.lr_pretrained is not None else cfg.lr})
+    return groups
 
 
 def _containment_loss(net: TnsegMed, train: MedViews, idx: Sequence[int], emb: torch.Tensor, img: torch.Tensor, target: torch.Tensor,
@@ -239,11 +250,14 @@ def _main(argv: Sequence[str] | None = None) -> int:
     for f in ("steps", "batch", "val_every", "seed", "threads"):
         ap.add_argument("--" + f.replace("_", "-"), type=int, default=getattr(MedTrainConfig, f))
     ap.add_argument("--lr", type=float, default=MedTrainConfig.lr)
+    ap.add_argument("--lr-pretrained", type=float, default=None, help="learning rate of the SAM decoder copied from LiteMedSAM (--net '{\"coarse\": \"sam\"}')")
+    ap.add_argument("--sam-init", default=lms.LITEMEDSAM_THYROID, help="the LiteMedSAM variant whose decoder starts the SAM coarse branch")
     ap.add_argument("--contain", type=int, default=0, help="nodule samples per batch that also teach the gland to cover the nodule")
     ap.add_argument("--contain-weight", type=float, default=MedTrainConfig.contain_weight)
     args = ap.parse_args(list(argv) if argv is not None else None)
     cfg = MedTrainConfig(steps=args.steps, batch=args.batch, lr=args.lr, val_every=args.val_every, seed=args.seed, threads=args.threads,
-                         contain=args.contain, contain_weight=args.contain_weight, net=json.loads(args.net))
+                         contain=args.contain, contain_weight=args.contain_weight, net=json.loads(args.net),
+                         lr_pretrained=args.lr_pretrained)
     torch.set_num_threads(cfg.threads)
     stop = {"flag": False}
     signal.signal(signal.SIGINT, lambda *_: stop.__setitem__("flag", True))
@@ -260,6 +274,12 @@ def _main(argv: Sequence[str] | None = None) -> int:
         gpaths = [p for ps in build_views(items_from_folder(folder), args.gland_views, cache, model.image_encoder, sha, compute_missing=not args.only_cached) for p in ps]
         parts.append(MedViews.load(gpaths, "gland"))
     train, val = MedViews.concat(parts), MedViews.load(val_paths, "nodule")
+    net = TnsegMed(cfg.net)
+    if net.sam is not None:
+        init_decoder = lms.decoder_path_for(args.sam_init)
+        if init_decoder is not None:
+            lms.load_decoder_parts(model, init_decoder)
+        net.sam.init_from(model)
     del model
     cond_fn = None
     if args.text or args.gland:
@@ -267,12 +287,11 @@ def _main(argv: Sequence[str] | None = None) -> int:
 
         cond_fn = text_condition(default_text_encoder())
     say({"train_views": len(train), "val_views": len(val), "targets": sorted(set(train.target))})
-    net = TnsegMed(cfg.net)
     ema, last = train_med(net, train, val, cfg, cond_fn=cond_fn, progress=lambda r: say(r) if "val" in r or r["step"] % 50 == 0 else None, cancelled=lambda: stop["flag"])
     if cond_fn is not None:
         last.setdefault("val", {})["dice_nodule_no_text"] = validate(ema, val, None, cfg.bf16)["dice"]
         say({"no_text_val": last["val"]["dice_nodule_no_text"]})
-    meta = {"config": {k: v for k, v in cfg.__dict__.items()}, "views": args.views, "data": args.data, "gland": args.gland, "last_val": last.get("val")}
+    meta = {"config": {k: v for k, v in cfg.__dict__.items()}, "views": args.views, "sam_init": args.sam_init if net.sam is not None else None, "data": args.data, "gland": args.gland, "last_val": last.get("val")}
     meta["targets"] = sorted(set(train.target)) if cond_fn is not None else ["nodule"]
     meta["text_encoder"] = "all-minilm-l6-v2" if cond_fn is not None else None
     save_med(ema, Path(args.out), sha, meta)
