@@ -24,6 +24,7 @@ import numpy as np
 from tnseg_desktop import paths
 from tnseg_desktop.io.types import CineMeta
 from tnseg_desktop.store import backups
+from tnseg_desktop.store import edits_and_drafts as ed
 from tnseg_desktop.store import model_versions as mv
 from tnseg_desktop.store import sessions
 from tnseg_desktop.store import training_runs as tr
@@ -262,38 +263,10 @@ class AnnotationStore:
         final = self._check_mask(study, frame_index, mask, "accepted")
         original = self._check_mask(study, frame_index, original_mask, "original") if original_mask is not None else None
         info = edit_info or EditInfo()
-        final_file, final_sha, area = self.files.put(final)
+        final_put = self.files.put(final)
         orig_put = self.files.put(original) if original is not None else None
-        now = utc_now()
-        user = info.os_user or os_user_name()
-        measurements_json = json.dumps(info.measurements) if info.measurements is not None else None
-        with self.db.write() as c:
-            frame_id = _frame_id(c, study, int(frame_index))
-            orig_id = None
-            if orig_put is not None:
-                orig_id = c.execute(
-                    "INSERT INTO masks (frame_id, kind, file, sha256, area_px, created_at) VALUES (?,?,?,?,?,?)",
-                    (frame_id, "original", orig_put[0], orig_put[1], orig_put[2], now),
-                ).lastrowid
-            final_id = c.execute(
-                "INSERT INTO masks (frame_id, kind, file, sha256, area_px, created_at) VALUES (?,?,?,?,?,?)",
-                (frame_id, "final", final_file, final_sha, area, now),
-            ).lastrowid
-            edit_id = c.execute(
-                """INSERT INTO edits (frame_id, original_mask_id, final_mask_id, tool, prompt, clicks_json,
-                   model_name, model_version, os_user, created_at, session_id, measurements_json)
-                   VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
-                (frame_id, orig_id, final_id, info.tool, info.prompt, json.dumps(list(info.clicks)),
-                 info.model_name, info.model_version, user, now, self.session_id, measurements_json),
-            ).lastrowid
-            c.execute("DELETE FROM drafts WHERE study_id = ? AND frame_index = ?", (study.id, int(frame_index)))
-        return AcceptedFrame(
-            edit_id=int(edit_id), study_id=study.id, frame_index=int(frame_index), final_mask_id=int(final_id),
-            original_mask_id=int(orig_id) if orig_id is not None else None, area_px=area, tool=info.tool,
-            prompt=info.prompt, clicks=list(info.clicks), model_name=info.model_name,
-            model_version=info.model_version, os_user=user, created_at=now, source_path=study.source_path,
-            measurements=json.loads(measurements_json) if measurements_json is not None else None,
-        )
+        return ed.record_accepted(self.db, study, int(frame_index), final_put, orig_put, info,
+                                  info.os_user or os_user_name(), utc_now(), self.session_id)
 
     def accepted_frames(
         self,
@@ -306,26 +279,11 @@ class AnnotationStore:
         cutoff = since_edit_id or 0
         if since_version is not None:
             cutoff = max(cutoff, mv.get_model_version(self.db, since_version).last_edit_id or 0)
-        sql = """SELECT e.*, f.study_id, f.frame_index, m.area_px, s.source_path FROM edits e
-                 JOIN (SELECT frame_id, MAX(id) AS last FROM edits GROUP BY frame_id) l ON l.last = e.id
-                 JOIN frames f ON f.id = e.frame_id JOIN studies s ON s.id = f.study_id
-                 JOIN masks m ON m.id = e.final_mask_id WHERE e.id > ?"""
-        params: list[Any] = [cutoff]
-        if study_id is not None:
-            sql += " AND f.study_id = ?"
-            params.append(int(study_id))
-        rows = self.db.query(sql + " ORDER BY f.study_id, f.frame_index", tuple(params))
-        return [_row_to_accepted(r) for r in rows]
+        return ed.latest_accepted(self.db, cutoff, study_id)
 
     def edit_history(self, study_id: int, frame_index: int) -> list[AcceptedFrame]:
         """Every accepted edit of one frame, oldest first."""
-        rows = self.db.query(
-            """SELECT e.*, f.study_id, f.frame_index, m.area_px, s.source_path FROM edits e
-               JOIN frames f ON f.id = e.frame_id JOIN studies s ON s.id = f.study_id
-               JOIN masks m ON m.id = e.final_mask_id WHERE f.study_id = ? AND f.frame_index = ? ORDER BY e.id""",
-            (int(study_id), int(frame_index)),
-        )
-        return [_row_to_accepted(r) for r in rows]
+        return ed.edit_history(self.db, study_id, frame_index)
 
     def last_edit_id(self) -> int:
         row = self.db.query_one("SELECT MAX(id) FROM edits")
@@ -356,34 +314,17 @@ class AnnotationStore:
         study = self.study(study_id)
         binary = self._check_mask(study, frame_index, mask, "draft")
         rel, sha, _ = self.files.put(binary)
-        with self.db.write() as c:
-            c.execute(
-                """INSERT INTO drafts (study_id, frame_index, file, sha256, origin, updated_at, session_id)
-                   VALUES (?,?,?,?,?,?,?) ON CONFLICT (study_id, frame_index) DO UPDATE SET
-                   file = excluded.file, sha256 = excluded.sha256, origin = excluded.origin,
-                   updated_at = excluded.updated_at, session_id = excluded.session_id""",
-                (study.id, int(frame_index), rel, sha, origin, utc_now(), self.session_id),
-            )
+        ed.put_draft(self.db, study.id, int(frame_index), (rel, sha), origin, utc_now(), self.session_id)
 
     def drafts(self, study_id: int | None = None, session_id: int | None = None) -> list[DraftRecord]:
-        sql = "SELECT d.*, s.source_path FROM drafts d JOIN studies s ON s.id = d.study_id WHERE 1 = 1"
-        params: list[Any] = []
-        if study_id is not None:
-            sql += " AND d.study_id = ?"
-            params.append(int(study_id))
-        if session_id is not None:
-            sql += " AND d.session_id = ?"
-            params.append(int(session_id))
-        return [_row_to_draft(r) for r in self.db.query(sql + " ORDER BY d.study_id, d.frame_index", tuple(params))]
+        return ed.list_drafts(self.db, study_id, session_id)
 
     def load_draft(self, study_id: int, frame_index: int) -> np.ndarray | None:
-        row = self.db.query_one("SELECT file, sha256 FROM drafts WHERE study_id = ? AND frame_index = ?",
-                                (int(study_id), int(frame_index)))
-        return self.files.get(row["file"], row["sha256"]) if row else None
+        found = ed.draft_file(self.db, study_id, frame_index)
+        return self.files.get(*found) if found else None
 
     def discard_draft(self, study_id: int, frame_index: int) -> None:
-        with self.db.write() as c:
-            c.execute("DELETE FROM drafts WHERE study_id = ? AND frame_index = ?", (int(study_id), int(frame_index)))
+        ed.delete_draft(self.db, study_id, frame_index)
 
     # ------------------------------------------------------------------ recovery
     def recover(self) -> RecoveryInfo | None:
@@ -405,14 +346,7 @@ class AnnotationStore:
     def finish_recovery(self, info: RecoveryInfo, restore: bool) -> None:
         """After the user chose: keep the drafts (they join this session) or discard them."""
         crashed_ids = [r["id"] for r in sessions.crashed_sessions(self.db, self.session_id)]
-        with self.db.write() as c:
-            for d in info.drafts:
-                if restore:
-                    c.execute("UPDATE drafts SET session_id = ? WHERE study_id = ? AND frame_index = ?",
-                              (self.session_id, d.study_id, d.frame_index))
-                else:
-                    c.execute("DELETE FROM drafts WHERE study_id = ? AND frame_index = ? AND sha256 = ?",
-                              (d.study_id, d.frame_index, d.sha256))
+        ed.adopt_or_drop_drafts(self.db, info.drafts, self.session_id, restore)
         sessions.mark_recovered(self.db, crashed_ids)
 
     # ------------------------------------------------------------ model versions
@@ -494,38 +428,12 @@ class AnnotationStore:
         }
 
 
-def _frame_id(c: sqlite3.Connection, study: StudyRecord, frame_index: int) -> int:
-    sop = study.sop_instance_uids[frame_index] if len(study.sop_instance_uids) == study.n_frames > 1 else (
-        study.sop_instance_uids[0] if study.sop_instance_uids else "")
-    c.execute("INSERT OR IGNORE INTO frames (study_id, frame_index, sop_instance_uid) VALUES (?,?,?)",
-              (study.id, frame_index, sop))
-    return int(c.execute("SELECT id FROM frames WHERE study_id = ? AND frame_index = ?",
-                         (study.id, frame_index)).fetchone()[0])
-
-
 def _row_to_study(r: sqlite3.Row) -> StudyRecord:
     return StudyRecord(
         id=r["id"], source_path=r["source_path"], content_hash=r["content_hash"],
         study_instance_uid=r["study_instance_uid"], series_instance_uid=r["series_instance_uid"],
         sop_instance_uids=json.loads(r["sop_instance_uids"]), n_frames=r["n_frames"], rows=r["rows"],
         cols=r["cols"], meta=json.loads(r["meta_json"]), created_at=r["created_at"],
-    )
-
-
-def _row_to_accepted(r: sqlite3.Row) -> AcceptedFrame:
-    return AcceptedFrame(
-        edit_id=r["id"], study_id=r["study_id"], frame_index=r["frame_index"], final_mask_id=r["final_mask_id"],
-        original_mask_id=r["original_mask_id"], area_px=r["area_px"], tool=r["tool"], prompt=r["prompt"],
-        clicks=json.loads(r["clicks_json"]), model_name=r["model_name"], model_version=r["model_version"],
-        os_user=r["os_user"], created_at=r["created_at"], source_path=r["source_path"],
-        measurements=json.loads(r["measurements_json"]) if r["measurements_json"] is not None else None,
-    )
-
-
-def _row_to_draft(r: sqlite3.Row) -> DraftRecord:
-    return DraftRecord(
-        study_id=r["study_id"], frame_index=r["frame_index"], origin=r["origin"], updated_at=r["updated_at"],
-        session_id=r["session_id"], source_path=r["source_path"], file=r["file"], sha256=r["sha256"],
     )
 
 
