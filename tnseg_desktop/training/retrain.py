@@ -2,11 +2,12 @@
 
 The GUI (ui/retrain_panel.py) runs the worker with QProcess and calls
 ``plan_retrain``, ``start_run`` and ``finish_run`` around it; scripts and the
-benchmark use ``run_worker`` / ``retrain`` which do the same with subprocess.
+benchmark use ``run_worker`` / ``retrain`` which do the same with subprocess
+(training/worker_control.py).
 
-Validation gate: the new version is promoted only if its Dice on the user's
-held-out frames is higher than its parent's, and it loses no more than
-``max_base_drop`` (1 Dice point) on the base validation set.
+Validation gate (training/retrain_gate.py): the new version is promoted only
+if its Dice on the user's held-out frames is higher than its parent's, and it
+loses no more than ``max_base_drop`` (1 Dice point) on the base validation set.
 
 When LiteMedSAM is installed the same run also retrains its prompt encoder +
 mask decoder (the box tool; ``training/decoder_part``). Each part is a model
@@ -16,13 +17,10 @@ promoted even when the decoder got worse, and the other way round.
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import random
 import re
-import subprocess
-import sys
 import tempfile
 import threading
 from dataclasses import dataclass, field
@@ -31,26 +29,24 @@ from typing import Any, Callable
 
 from tnseg_desktop.errors import UserFacingError
 from tnseg_desktop.paths import shipped_models_dir, user_models_dir, view_cache_dir
-from tnseg_desktop.store import AcceptedFrame, AnnotationStore, ModelVersion, TrainingRun
+from tnseg_desktop.store import AcceptedFrame, AnnotationStore, TrainingRun
 from tnseg_desktop.training import versions
 from tnseg_desktop.training.job import (
-    EXIT_CANCELLED,
-    EXIT_OK,
     USER_VAL_PERCENT,
     Budget,
     DecoderPart,
     Job,
     frame_key,
     is_validation_frame,
-    stop_file_for,
     write_job,
 )
+# GateDecision, gate, parse_line, request_stop and worker_command are also used from here (ui/retrain_panel.py, tests)
+from tnseg_desktop.training.retrain_gate import GateDecision, RetrainResult, gate, record_finished
+from tnseg_desktop.training.worker_control import Event, WorkerOutcome, parse_line, request_stop, run_worker, worker_command
 
 log = logging.getLogger(__name__)
 
 REPLAY_ENV = "TNSEG_REPLAY_DATA"  # a folder with train/ and val/ in the DESIGN.md data layout
-
-Event = dict[str, Any]
 
 
 def default_replay_root() -> Path | None:
@@ -132,61 +128,6 @@ class RetrainPlan:
         if self.budget.minutes is not None:
             return self.budget.minutes + 0.5 + self.decoder_minutes  # loading and the before/after evaluation
         return (self.budget.steps or 0) * 0.5 / 60.0 + 0.5 + self.decoder_minutes  # about 0.5 s a step at 160 px on a CPU
-
-
-@dataclass
-class GateDecision:
-    promote: bool
-    reason: str
-    user_before: float | None = None
-    user_after: float | None = None
-    base_before: float | None = None
-    base_after: float | None = None
-
-    def to_json(self) -> dict[str, Any]:
-        return dict(self.__dict__)
-
-
-@dataclass
-class WorkerOutcome:
-    exit_code: int
-    events: list[Event]
-    stderr_tail: str = ""
-
-    def last(self, kind: str) -> Event | None:
-        return next((e for e in reversed(self.events) if e.get("event") == kind), None)
-
-    @property
-    def done(self) -> Event | None:
-        return self.last("done") if self.exit_code == EXIT_OK else None
-
-    @property
-    def cancelled(self) -> bool:
-        return self.exit_code == EXIT_CANCELLED or self.last("cancelled") is not None
-
-    def error_message(self) -> str:
-        err = self.last("error")
-        if err is not None:
-            return str(err.get("message"))
-        if self.exit_code == EXIT_OK:
-            return "The training process finished without reporting a result."
-        return f"The training process ended unexpectedly (exit code {self.exit_code})."
-
-
-@dataclass
-class RetrainResult:
-    status: str  # "promoted", "rejected", "cancelled", "failed" (the automatic-mask part)
-    run: TrainingRun
-    version: ModelVersion | None = None
-    decision: GateDecision | None = None
-    message: str = ""
-    decoder_version: ModelVersion | None = None
-    decoder_decision: GateDecision | None = None
-    decoder_message: str = ""  # why the decoder was not retrained or what became of it
-
-    @property
-    def decoder_promoted(self) -> bool:
-        return self.decoder_decision is not None and self.decoder_decision.promote
 
 
 # --- planning ---------------------------------------------------------------------------------------
@@ -395,33 +336,7 @@ def note_worker_started(store: AnnotationStore, run: TrainingRun, event: Event) 
         store.set_training_run_worker(run.id, event["pid"])
 
 
-# --- the gate and recording the result -----------------------------------------------------------------
-
-
-def _dice(metrics: dict[str, Any], when: str, which: str) -> float | None:
-    part = (metrics.get(when) or {}).get(which)
-    return None if not part else part.get("dice")
-
-
-def gate(metrics: dict[str, Any], max_base_drop: float = 0.01) -> GateDecision:
-    """Promote only when Dice on the user's held-out frames improves and the base set loses at most ``max_base_drop``."""
-    d = GateDecision(False, "", _dice(metrics, "before", "val_user"), _dice(metrics, "after", "val_user"),
-                     _dice(metrics, "before", "val_base"), _dice(metrics, "after", "val_base"))
-    if d.user_before is None or d.user_after is None:
-        d.reason = "There were no held-out frames of yours to check the new model on."
-        return d
-    if d.user_after <= d.user_before:
-        d.reason = f"Dice on your held-out frames did not improve ({100 * d.user_before:.1f} → {100 * d.user_after:.1f})."
-        return d
-    if d.base_before is not None and d.base_after is not None and d.base_after < d.base_before - max_base_drop:
-        d.reason = (f"It improved on your frames but lost {100 * (d.base_before - d.base_after):.1f} Dice points on the base "
-                    f"validation set (limit {100 * max_base_drop:.0f}).")
-        return d
-    d.promote = True
-    d.reason = f"Dice on your held-out frames improved ({100 * d.user_before:.1f} → {100 * d.user_after:.1f})."
-    if d.base_before is None:
-        d.reason += " No base validation set was available to check for forgetting."
-    return d
+# --- recording the result -----------------------------------------------------------------------------
 
 
 def finish_run(store: AnnotationStore, run: TrainingRun, job: Job, outcome: WorkerOutcome, cancel_requested: bool = False,
@@ -440,112 +355,7 @@ def finish_run(store: AnnotationStore, run: TrainingRun, job: Job, outcome: Work
         message = outcome.error_message()
         finished = store.finish_training_run(run.id, "failed", error=message)
         return RetrainResult("failed", finished, message=message)
-    decision = gate(done["metrics"], s.max_base_drop)
-    metrics = {**done["metrics"], "gate": decision.to_json(), "steps": done.get("steps"), "minutes": done.get("minutes")}
-    version = store.record_model_version(job.output_name, file=done["output"], sha256=done["sha256"], parent=job.base_name,
-                                         metrics=metrics, data_counts=done.get("data_counts") or job.counts(),
-                                         last_edit_id=run.last_edit_id, status="active" if decision.promote else "rejected")
-    result = RetrainResult("promoted" if decision.promote else "rejected", run, version, decision)
-    _record_decoder(store, run, job, done.get("decoder"), s, result)
-    if result.decoder_version is not None:
-        metrics["decoder_version"] = result.decoder_version.name
-        metrics["decoder_gate"] = result.decoder_version.metrics.get("gate")
-    result.run = store.finish_training_run(run.id, "succeeded", result_version=version.name, metrics=metrics)
-    verdict = "now in use" if decision.promote else "kept, but not used"
-    result.message = f"Model {version.name} is {verdict}: {decision.reason}"
-    return result
-
-
-def _record_decoder(store: AnnotationStore, run: TrainingRun, job: Job, part: dict[str, Any] | None, s: RetrainSettings,
-                    result: RetrainResult) -> None:
-    """Gate and record the decoder part on its own (its own role, its own active version)."""
-    if job.decoder is None:
-        result.decoder_message = "The box tool (LiteMedSAM) is not installed, so only the automatic mask was retrained."
-        return
-    if not part or part.get("error") or part.get("skipped"):
-        why = (part or {}).get("error") or (part or {}).get("skipped") or "the worker reported no result for it"
-        result.decoder_message = f"The box tool was not retrained: {why}"
-        return
-    decision = gate(part["metrics"], s.max_base_drop)
-    timing = {k: part.get(k) for k in ("seconds_per_step", "encode_seconds", "train_seconds", "train_views", "views_made")}
-    if part.get("seconds_per_view"):  # over the views encoded in this run; views found in the cache cost none
-        timing["seconds_per_view"] = float(part["seconds_per_view"])
-    metrics = {**part["metrics"], "gate": decision.to_json(), "steps": part.get("steps"), "minutes": part.get("minutes"), "timing": timing}
-    result.decoder_version = store.record_model_version(
-        job.decoder.output_name, file=part["output"], sha256=part["sha256"], parent=job.decoder.base_name, metrics=metrics,
-        data_counts={"train_views": part.get("train_views"), **job.counts()}, last_edit_id=run.last_edit_id,
-        status="active" if decision.promote else "rejected", role="decoder")
-    result.decoder_decision = decision
-    verdict = "now in use" if decision.promote else "kept, but not used"
-    result.decoder_message = f"Box tool {job.decoder.output_name} is {verdict}: {decision.reason}"
-
-
-# --- running the worker without Qt ---------------------------------------------------------------------
-
-
-def request_stop(job_path: str | Path, terminate: Callable[[], None]) -> None:
-    """Ask the worker to stop: the STOP file (works everywhere) and SIGTERM (immediate where it exists)."""
-    try:
-        stop_file_for(job_path).touch()
-    except OSError:
-        pass
-    terminate()
-
-
-def worker_command(job_path: str | Path) -> list[str]:
-    return [sys.executable, "-m", "tnseg_desktop.training.worker", str(job_path)]
-
-
-def parse_line(line: str | bytes) -> Event | None:
-    """One progress record from the worker, or None for anything that is not one."""
-    if isinstance(line, bytes):
-        line = line.decode("utf-8", "replace")
-    line = line.strip()
-    if not line.startswith("{"):
-        return None
-    try:
-        obj = json.loads(line)
-    except json.JSONDecodeError:
-        return None
-    return obj if isinstance(obj, dict) and "event" in obj else None
-
-
-def _tail(path: Path, chars: int = 4000) -> str:
-    try:
-        return path.read_text(encoding="utf-8", errors="replace")[-chars:]
-    except OSError:
-        return ""
-
-
-def run_worker(job_path: str | Path, on_event: Callable[[Event], None] | None = None, cancel: threading.Event | None = None,
-               env: dict[str, str] | None = None, log_path: str | Path | None = None) -> WorkerOutcome:
-    """Run the worker process to the end; ``cancel`` set -> SIGTERM. Never raises for the worker's failures."""
-    log = Path(log_path) if log_path else Path(job_path).with_name("worker.log")
-    events: list[Event] = []
-    with open(log, "ab") as err:
-        proc = subprocess.Popen(worker_command(job_path), stdout=subprocess.PIPE, stderr=err, env=env)
-        watcher = None
-        if cancel is not None:
-            def watch() -> None:
-                while proc.poll() is None:
-                    if cancel.wait(0.2):
-                        request_stop(job_path, proc.terminate)
-                        return
-
-            watcher = threading.Thread(target=watch, daemon=True)
-            watcher.start()
-        assert proc.stdout is not None
-        for raw in proc.stdout:
-            ev = parse_line(raw)
-            if ev is None:
-                continue
-            events.append(ev)
-            if on_event is not None:
-                on_event(ev)
-        code = proc.wait()
-        if watcher is not None:
-            watcher.join(timeout=1.0)
-    return WorkerOutcome(code, events, _tail(log))
+    return record_finished(store, run, job, done, s.max_base_drop)
 
 
 def retrain(store: AnnotationStore, settings: RetrainSettings | None = None, on_event: Callable[[Event], None] | None = None,
