@@ -29,6 +29,14 @@ from tnseg_desktop.training.data import load_folder  # noqa: E402
 from tnseg_desktop.training.metrics import dice, iou  # noqa: E402
 
 
+def _object_array(maps: list[np.ndarray]) -> np.ndarray:
+    """One map per entry, whatever their shapes (np.array would stack same-shaped maps or fail on a mix)."""
+    out = np.empty(len(maps), dtype=object)
+    for i, m in enumerate(maps):
+        out[i] = m.astype(np.float16)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data", required=True)
@@ -70,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
     probs["mean of tnseg-med and tnseg-lite"] = [(a + b) / 2 for a, b in zip(probs["tnseg-med"], probs["tnseg-lite"])]
     probs["mean of tnseg-med and tnseg-lite TTA"] = [(a + b) / 2 for a, b in zip(probs["tnseg-med"], probs["tnseg-lite flip-TTA"])]
     if args.save_probs:
-        np.savez_compressed(args.save_probs, **{k.replace(" ", "_").replace("'", ""): np.array(v, dtype=object) for k, v in probs.items()})
+        np.savez_compressed(args.save_probs, **{k.replace(" ", "_").replace("'", ""): _object_array(v) for k, v in probs.items()})
     out = {"data": args.data, "n": len(samples), "threads": args.threads,
            "embed_ms_median": round(statistics.median(embed_ms), 1), "med_head_ms_median": round(statistics.median(head_ms), 1),
            "default_ms_median": round(statistics.median(ens_ms), 1), "models": {}}

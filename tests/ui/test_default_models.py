@@ -37,6 +37,19 @@ def test_fresh_install_defaults_are_the_ensemble_and_litemedsam_thyroid(loaded):
     assert hasattr(loaded.clip, "prob_map")  # the text field is driven by tnseg-med, no CLIP file needed
 
 
+def test_the_automatic_mask_is_outlined_by_the_box_tools_litemedsam(loaded, shared_data):
+    from tnseg_desktop.engine.refiner_base import Prompts
+    from tnseg_desktop.engine.sam_polish import SamPolished
+    from tnseg_desktop.engine.text_prompt import prompts_from_prob_map
+
+    assert isinstance(loaded.auto, SamPolished) and loaded.auto.sam is loaded.refiner.box_refiner
+    frame, truth = _frame(shared_data, 7)
+    polished = loaded.auto.auto_probs([frame])[0] >= 0.5
+    boxed = loaded.refiner.refine(frame, None, Prompts(box=prompts_from_prob_map(loaded.auto.judged_probs([frame])[0]).box))
+    assert np.array_equal(polished, boxed)  # the mask is what the box tool draws from the map's box
+    assert dice(polished, truth) > 0.6
+
+
 def test_one_embedding_serves_the_automatic_mask_and_the_refiner(loaded, shared_data):
     frame, truth = _frame(shared_data)
     assert not loaded.refiner.is_prepared(frame)

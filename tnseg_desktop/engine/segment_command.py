@@ -112,7 +112,10 @@ def cmd_segment(args: argparse.Namespace) -> int:
 
     out_root = _prepare_out(args.out)
     check_prompt_usable(args.model, args.prompt)
-    seg = load_auto_segmenter(args.model, choose_device(args.device), prompt=args.prompt)
+    from tnseg_desktop.engine.sam_polish import polished_if_default
+
+    device = choose_device(args.device)
+    seg = polished_if_default(load_auto_segmenter(args.model, device, prompt=args.prompt), args.model, device, args.prompt)
     inputs = [Path(p) for p in args.inputs]
     total_frames, failed = 0, 0
     try:

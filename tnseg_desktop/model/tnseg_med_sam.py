@@ -34,6 +34,8 @@ class SamCoarse(nn.Module):
         nn.init.zeros_(self.prompt.bias)
         self.embed_dim = embed_dim
         self.out_channels = embed_dim // 8  # the decoder's upscaled embedding
+        self._grid_src: torch.Tensor | None = None
+        self._grid = torch.empty(0)
 
     @torch.no_grad()
     def init_from(self, sam: nn.Module) -> None:
@@ -46,6 +48,22 @@ class SamCoarse(nn.Module):
         sparse, _ = sam.prompt_encoder(points=None, boxes=box, masks=None)
         self.prompt.bias.copy_(sparse.reshape(-1))
 
+    def grid_encoding(self) -> torch.Tensor:
+        """(1, 256, 64, 64): the positional encoding of the embedding grid, in float32 (computed once per weights).
+
+        SAM's random-Fourier encoding of the grid cell centres in [-1, 1];
+        kept in float32 even when the network runs in bf16, and cached because
+        it depends only on a matrix that is never trained.
+        """
+        m = self.pe.positional_encoding_gaussian_matrix
+        if self._grid_src is None or self._grid_src.device != m.device or not torch.equal(self._grid_src, m.float()):
+            centres = (torch.arange(EMBED_GRID, device=m.device, dtype=torch.float32) + 0.5) / EMBED_GRID * 2 - 1
+            yy, xx = torch.meshgrid(centres, centres, indexing="ij")
+            proj = 2 * torch.pi * (torch.stack([xx, yy], dim=-1) @ m.float())
+            self._grid = torch.cat([proj.sin(), proj.cos()], dim=-1).permute(2, 0, 1)[None]
+            self._grid_src = m.detach().float().clone()
+        return self._grid
+
     def forward(self, embedding: torch.Tensor, cond: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """embedding (B, 256, 64, 64), cond (B, cond_dim) -> upscaled features (B, 32, 256, 256) and mask logits (B, 1, 256, 256)."""
         b = embedding.shape[0]
@@ -54,7 +72,7 @@ class SamCoarse(nn.Module):
         out_tokens = torch.cat([d.iou_token.weight, d.mask_tokens.weight], dim=0)[None].expand(b, -1, -1)
         tokens = torch.cat([out_tokens.to(sparse.dtype), sparse], dim=1)
         src = embedding + self.no_mask.to(embedding.dtype)[None, :, None, None]
-        pos = self.pe((EMBED_GRID, EMBED_GRID))[None].to(src.dtype)
+        pos = self.grid_encoding().to(device=src.device, dtype=src.dtype)
         hs, keys = d.transformer(src, pos, tokens)
         grid = keys.transpose(1, 2).reshape(b, self.embed_dim, EMBED_GRID, EMBED_GRID)
         upscaled = d.output_upscaling(grid)

@@ -120,7 +120,9 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
     device = choose_device(args.device)
     samples = load_folder(args.data)
-    seg = load_auto_segmenter(args.model, device, prompt=args.prompt, tta=args.tta)
+    from tnseg_desktop.engine.sam_polish import polished_if_default
+
+    seg = polished_if_default(load_auto_segmenter(args.model, device, prompt=args.prompt, tta=args.tta), args.model, device, args.prompt)
     t0 = time.time()
     result = evaluate_probs(seg.auto_probs, samples)
     out = {"model": args.model, "data": str(args.data), "device": str(device), "tta": bool(args.tta), "seconds": round(time.time() - t0, 2), **result}

@@ -158,7 +158,9 @@ class ModelJobs:
 
             def judge(job: Job) -> str | None:
                 frame = session.frame(index)
-                return model_range.verdict(model.auto_probs([frame])[0], frame)
+                from tnseg_desktop.engine.sam_polish import probs_for_range_check
+
+                return model_range.verdict(probs_for_range_check(model, [frame])[0], frame)
 
             def judged(verdict: str | None) -> None:
                 self._verdicts_pending.discard(index)

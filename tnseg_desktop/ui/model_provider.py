@@ -209,6 +209,12 @@ class ModelProvider:
                 except Exception as exc:
                     out.problems.append(f"The model {auto_name} could not be loaded ({exc}).")
         share_embedding(out.auto, out.refiner)
+        if out.auto is not None and out.auto_name == ENSEMBLE:
+            from tnseg_desktop.engine.sam_polish import box_refiner_of, polished_if_default
+
+            box = box_refiner_of(out.refiner)
+            if box is not None:  # outlined by the box tool's LiteMedSAM, on the same cached embedding
+                out.auto = polished_if_default(out.auto, ENSEMBLE, device, refiner=box)
         if self.lite_problem is not None and (LITE in (out.auto_name, out.refiner_name) or out.refiner_name == HYBRID
                                               or out.auto_name == ENSEMBLE):
             out.problems.insert(0, self.lite_problem)
