@@ -68,6 +68,10 @@ def main(argv: list[str] | None = None) -> int:
         auto = load_auto_segmenter(args.auto, choose_device("cpu"))
         if hasattr(auto, "set_embed") and shared is not None:
             auto.set_embed(shared.embedding)  # tnseg-med reads the refiner's embeddings, as in the app
+        from tnseg_desktop.engine.sam_polish import polished_if_default
+
+        if HYBRID in refiners:  # as in the app: the default pair is outlined by the box tool's LiteMedSAM
+            auto = polished_if_default(auto, args.auto, "cpu", refiner=refiners[HYBRID].box_refiner)
         auto_probs = auto.auto_probs
     out = {"data": args.data, "n": len(samples), "threads": args.threads, "encode_s": round(encode_s, 1), "auto": args.auto, "pairs": {}}
     for name, refiner in refiners.items():

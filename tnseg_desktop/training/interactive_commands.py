@@ -31,6 +31,11 @@ def cmd_eval_interactive(args: argparse.Namespace) -> int:
         auto = load_auto_segmenter(args.model, device)
         if hasattr(auto, "set_embed"):
             auto.set_embed(stock_embedding_of(refiner))  # one encoder pass per frame, as in the app
+        from tnseg_desktop.engine.sam_polish import box_refiner_of, polished_if_default
+
+        box = box_refiner_of(refiner)
+        if box is not None:  # as in the app: the default pair is outlined by the box tool's LiteMedSAM
+            auto = polished_if_default(auto, args.model, device, refiner=box)
         auto_probs = auto.auto_probs
 
     def progress(done: int, total: int) -> None:
