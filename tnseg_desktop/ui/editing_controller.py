@@ -15,7 +15,7 @@ import logging
 from typing import TYPE_CHECKING, Any, Callable
 
 import numpy as np
-from PySide6.QtCore import QObject, Qt, QTimer, Signal
+from PySide6.QtCore import QObject, QTimer, Signal
 from PySide6.QtGui import QAction
 from PySide6.QtWidgets import QApplication, QToolBar
 
@@ -24,8 +24,9 @@ from tnseg_desktop.engine.session import Change, EditingSession, Origin
 from tnseg_desktop.engine.view_regions import Views, views_of
 from tnseg_desktop.training.retrain import RetrainSettings
 from tnseg_desktop.ui.accept_views import AcceptViews
-from tnseg_desktop.ui.background import Deadline, Job, Relay, Worker
+from tnseg_desktop.ui.background import Deadline, Relay, Worker
 from tnseg_desktop.ui.editing_actions import EditingActions
+from tnseg_desktop.ui.editing_commands import EditingCommands
 from tnseg_desktop.ui.editing_jobs import ModelJobs
 from tnseg_desktop.ui.editing_panels import MaskDisplayControls
 from tnseg_desktop.ui.editing_persistence import StorePersistence
@@ -38,7 +39,6 @@ from tnseg_desktop.ui.missing_weights_banner import MissingWeightsBanner
 from tnseg_desktop.ui.model_provider import LoadedModels, ModelProvider
 from tnseg_desktop.ui.model_panel import ModelPanel
 from tnseg_desktop.ui.prompt_markers import PromptMarkers
-from tnseg_desktop.ui.shortcuts_sheet import ShortcutsSheet
 from tnseg_desktop.ui.store_banner import StoreProblemBanner
 from tnseg_desktop.ui.text_prompt_field import TextPromptField
 from tnseg_desktop.ui.tools import BoxTool, BrushCursor, BrushSize, BrushTool, ClickTool
@@ -71,10 +71,11 @@ class _Frames:
         return self.cine.frame(index)
 
 
-class EditingController(QObject):
+class EditingController(QObject, EditingCommands):
     """Everything the correction workflow adds to a :class:`MainWindow`.
 
-    This module holds construction, the session's life and events, drawing and the tools. The controller owns
+    This module holds construction, the session's life and events, and drawing; the commands the tools and
+    actions call are mixed in from :class:`EditingCommands` (ui/editing_commands.py). The controller owns
     one object per concern and hands each what it uses: :class:`OpenSession` and :class:`Reporter` (what they
     share, ui/editing_state.py), :class:`EditingActions` (actions and menus, ui/editing_actions.py),
     :class:`ModelJobs` (model loading and jobs, ui/editing_jobs.py) and :class:`StorePersistence` (the store
@@ -332,101 +333,7 @@ class EditingController(QObject):
         self.lines.show(m, warning, anchor_below(view.mask) if warning else None)
         self.measurement_panel.show_measurement(m, index, warning=warning)
 
-    # --- tools (ToolTarget) ------------------------------------------------------------------
-    def set_tool(self, name: str) -> None:
-        tool = self.tools[name]
-        self.tool_name = name
-        self.actions.tool_actions[name].setChecked(True)
-        self.canvas.set_tool(tool)
-        self.brush_cursor.set_enabled(name in ("brush", "eraser"), erase=name == "eraser")
-        cursor = getattr(tool, "cursor", Qt.CursorShape.ArrowCursor)
-        self.canvas.viewport().setCursor(cursor)
-
-    def tool_click(self, row: int, col: int, positive: bool) -> None:
-        index = self.current.frame_to_edit()
-        if index is None:
-            return
-        if self.jobs.models.refiner is None:
-            self.report.say("Clicks need a refiner model (none is installed); use the brush and eraser instead.")
-            return
-        # show the marker at once; the mask follows when the refiner answers
-        shown = self.markers.points + [(row, col, positive)]
-        session = self.current.session
-        box = session.prompts(index).box if session is not None else None
-        self.markers.set_prompts(shown, box)
-        self.jobs.model_job("click", lambda s, i: s.add_click(i, row, col, positive))
-
-    def tool_box(self, box: tuple[int, int, int, int] | None) -> None:
-        if box is not None and self.jobs.models.refiner is None:
-            self.report.say("Boxes need a refiner model (none is installed); use the brush and eraser instead.")
-            return
-        self.jobs.model_job("box", lambda s, i: s.set_box(i, box))
-
-    def tool_paint(self, points: list[tuple[int, int]], radius: int, erase: bool, stroke: str) -> None:
-        index = self.current.frame_to_edit()
-        session = self.current.session
-        if index is None or session is None:
-            return
-        if erase:
-            session.erase_stroke(index, points, radius, group=("stroke", stroke))
-        else:
-            session.paint_stroke(index, points, radius, group=("stroke", stroke))
-
-    # --- commands (ActionTarget) -----------------------------------------------------------------
-    def focus_text(self) -> None:
-        self.text_field.edit.setFocus()
-        self.text_field.edit.selectAll()
-
-    def apply_text(self, phrase: str) -> Job | None:
-        self.canvas.setFocus()
-        return self.jobs.model_job("text", lambda s, i: s.apply_text(i, phrase))
-
-    def _light(self, fn: Callable[[EditingSession, int], Any]) -> None:
-        index = self.current.frame_to_edit()
-        session = self.current.session
-        if index is not None and session is not None:
-            fn(session, index)
-
-    def fill_holes(self) -> None:
-        self._light(lambda s, i: s.fill_holes(i))
-
-    def keep_largest(self) -> None:
-        self._light(lambda s, i: s.keep_largest_component(i))
-
-    def clear(self) -> None:
-        self._light(lambda s, i: s.clear(i))
-
-    def undo(self) -> None:
-        session = self.current.session
-        if session is not None and not session.undo():
-            self.report.say("Nothing to undo.")
-
-    def redo(self) -> None:
-        session = self.current.session
-        if session is not None and not session.redo():
-            self.report.say("Nothing to redo.")
-
-    def load_models(self, auto: str | None = None, refiner: str | None = None) -> Job:
-        """Load (or switch) models in the background (see :meth:`ModelJobs.load_models`)."""
-        return self.jobs.load_models(auto, refiner)
-
-    def segment_frame(self) -> Job | None:
-        return self.jobs.segment_frame()
-
-    def segment_all(self) -> Job | None:
-        return self.jobs.segment_all()
-
-    def propagate(self, direction: int) -> Job | None:
-        return self.jobs.propagate(direction)
-
-    def cancel_job(self) -> None:
-        self.jobs.cancel_job()
-
-    def accept(self) -> Job | None:
-        """Accept the frame on screen and save it in the store at once (see :meth:`StorePersistence.accept`)."""
-        return self.persistence.accept()
-
-    # --- the store (StorePersistence) ---------------------------------------------------------
+    # --- the retraining views of accepted frames ------------------------------------------------
     def _model_work_pending(self) -> bool:
         """Clicks, boxes, segmenting and the embedding precompute come before the retraining views (any thread)."""
         pre = self.jobs.precompute
@@ -436,25 +343,6 @@ class EditingController(QObject):
         store = self.persistence.store
         if store is not None and not self._shut:
             self.accept_views.submit(store, record, frame, self.jobs.models.refiner)
-
-    def flush_drafts(self) -> Job | None:
-        return self.persistence.flush_drafts()
-
-    def confirm_close(self) -> bool:
-        return self.persistence.confirm_close()
-
-    # --- display ---------------------------------------------------------------------------
-    def show_lines(self, on: bool) -> None:
-        """Diameter lines on or off."""
-        self.lines.set_enabled(on)
-        self._refresh_now()
-
-    def show_shortcuts(self) -> ShortcutsSheet:
-        sheet = ShortcutsSheet(self.window)
-        sheet.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        sheet.open()
-        self.shortcuts_sheet = sheet
-        return sheet
 
     # --- closing ------------------------------------------------------------------------------
     def shutdown(self, timeout: float = SHUTDOWN_WAIT_S) -> None:
