@@ -5,7 +5,7 @@ whose disk cache outlives the run: a frame accepted before is not encoded
 again, and the app writes an accepted frame's views in the background as it
 is accepted, ``training/accept_views``) and the run is then light decoder
 steps. The user's training frames get ``views`` embeddings each (plain and
-mirrored), replay and validation frames one. The part is judged on its own by ``retrain.gate_decoder``: the box-prompted
+mirrored), replay and validation frames one. The part is judged on its own (``retrain_gate.gate`` on its metrics): the box-prompted
 Dice (the held-out frames' true boxes, each side moved by up to ±10 %, at the
 256 px grid) before and after, on the user's held-out frames and on a sample
 of the base validation frames.
