@@ -54,10 +54,14 @@ def test_its_mask_is_the_mean_of_both_networks(ensemble, frame):
     assert dice(mean >= 0.5, truth) > 0.6
 
 
-def test_a_gland_prompt_is_answered_by_tnseg_med_alone(ensemble, frame):
+def test_a_gland_prompt_is_answered_by_both_tnseg_med_files_not_tnseg_lite(ensemble, frame):
     image, _ = frame
+    assert ensemble.gland is not None  # tnseg-med-conv ships in models/
     gland = ensemble.prob_map(image, "thyroid gland")
-    np.testing.assert_allclose(gland, ensemble.med.prob_map(image, "thyroid gland"), atol=1e-6)
+    sam_branch = ensemble.med.prob_map(image, "thyroid gland")
+    conv_branch = ensemble.gland.prob_map(image, "thyroid gland")
+    np.testing.assert_allclose(gland, (sam_branch + conv_branch) / 2, atol=1e-6)
+    assert not np.allclose(sam_branch, conv_branch, atol=0.05)
     # a nodule phrase selects the nodule, which is the pair's learned default (measured better than the phrase)
     nodule = ensemble.prob_map(image, "thyroid nodule")
     np.testing.assert_allclose(nodule, ensemble.auto_probs([image])[0], atol=1e-6)

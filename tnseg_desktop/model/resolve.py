@@ -100,7 +100,7 @@ def check_prompt_usable(name: str, prompt: str | None) -> None:
                               f"that reads one ({', '.join(TEXT_PROMPT_ARCHITECTURES)}).")
 
 
-# best first, by ddti/val Dice (models/README.md): their mean 0.775, tnseg-lite 0.762, tnseg-med 0.737
+# best first, by ddti/val Dice (models/README.md): their mean 0.790 (0.804 outlined by SAM), tnseg-lite 0.762, tnseg-med 0.760
 DEFAULT_AUTO_RANKING = (ENSEMBLE, "tnseg-lite", TNSEG_MED)
 
 

