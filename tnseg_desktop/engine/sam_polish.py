@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from tnseg_desktop.engine.refiner_base import Prompts
+from tnseg_desktop.engine.text_prompt import prompts_from_prob_map
 
 
 class SamPolished:
@@ -33,15 +34,8 @@ class SamPolished:
         self.polisher = getattr(sam, "name", "SAM")
 
     def __getattr__(self, name: str) -> Any:
-        # text prompts (prob_map, target_of, ...) are the map's own; they are refined by their own path
+        # set_embed and the text prompts (prob_map, with_condition, ...) are the map's own; text is refined by its own path
         return getattr(self.inner, name)
-
-    def set_embed(self, embed: Any) -> None:
-        if hasattr(self.inner, "set_embed"):
-            self.inner.set_embed(embed)
-
-    def with_condition(self, cond: Any, target: str | None = None) -> Any:
-        return self.inner.with_condition(cond, target) if target is not None else self.inner.with_condition(cond)
 
     def judged_probs(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         """The unpolished maps: what the out-of-range bounds were measured on."""
@@ -51,8 +45,6 @@ class SamPolished:
         return [self.polish(f, p) for f, p in zip(frames, self.inner.auto_probs(frames))]
 
     def polish(self, frame: np.ndarray, prob: np.ndarray) -> np.ndarray:
-        from tnseg_desktop.engine.text_prompt import prompts_from_prob_map
-
         found = prompts_from_prob_map(prob)
         if found is None:
             return prob

@@ -59,12 +59,9 @@ class MeanEnsemble:
 
     def auto_probs(self, frames: Sequence[np.ndarray]) -> list[np.ndarray]:
         med = self.med.auto_probs(frames)
-        if not self._lite_helps(self.target):
-            if self.gland is None:
-                return med
-            return [((a + b) / 2).astype(np.float32) for a, b in zip(med, self.gland.auto_probs(frames))]
-        lite = self.lite.auto_probs(frames)
-        return [((a + b) / 2).astype(np.float32) for a, b in zip(med, lite)]
+        if self._lite_helps(self.target):
+            return _mean(med, self.lite.auto_probs(frames))
+        return med if self.gland is None else _mean(med, self.gland.auto_probs(frames))
 
     def target_of(self, text: str) -> str:
         return self.med.target_of(text)
@@ -75,6 +72,10 @@ class MeanEnsemble:
 
         target, cond = text_condition_for(text)
         return self.with_condition(cond, target).auto_probs([frame])[0]
+
+
+def _mean(a: list[np.ndarray], b: list[np.ndarray]) -> list[np.ndarray]:
+    return [((x + y) / 2).astype(np.float32) for x, y in zip(a, b)]
 
 
 def load_ensemble(device: torch.device, prompt: str | None = None, lite_weights: str | None = None, tta: bool = False) -> MeanEnsemble:
